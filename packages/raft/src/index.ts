@@ -1,0 +1,2 @@
+export { RaftError, type RaftErrorCode } from './core/errors.js';
+export * from './core/types.js';
