@@ -43,8 +43,12 @@ if (!check) {
     run(['generate', '-o', scratch]);
     const fresh = join(scratch, 'src', 'gen');
     const committed = join(protoDir, 'src', 'gen');
-    const a = listFiles(fresh).map((p) => relative(fresh, p)).sort();
-    const b = listFiles(committed).map((p) => relative(committed, p)).sort();
+    const a = listFiles(fresh)
+      .map((p) => relative(fresh, p))
+      .sort();
+    const b = listFiles(committed)
+      .map((p) => relative(committed, p))
+      .sort();
     const stale = [];
     for (const f of new Set([...a, ...b])) {
       if (!a.includes(f) || !b.includes(f)) stale.push(f);
