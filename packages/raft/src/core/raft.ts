@@ -94,6 +94,8 @@ export class Raft {
 
   electionElapsed = 0;
   heartbeatElapsed = 0;
+  /** A TimeoutNow arrived while a committed conf change was unapplied: campaign once it is applied. */
+  campaignAfterApply = false;
   randomizedElectionTimeout = 0;
 
   #stepFn: (m: Message) => void;
@@ -267,7 +269,11 @@ export class Raft {
       }
       throw e;
     }
-    if (snap.metadata.index === 0) throw new Error('raft: need a non-empty snapshot');
+    if (snap.metadata.index === 0) {
+      // Nothing to send yet: the application has not produced a snapshot (Storage.snapshot contract).
+      this.logger.debug({ to }, 'no snapshot available for follower');
+      return false;
+    }
     pr.becomeSnapshot(snap.metadata.index);
     this.send({ type: MessageType.Snap, to, snapshot: snap });
     return true;
@@ -329,6 +335,7 @@ export class Raft {
     this.#resetRandomizedElectionTimeout();
     this.abortLeaderTransfer();
     this.votes = new Map();
+    this.campaignAfterApply = false;
     const last = this.log.lastIndex();
     for (const [id, pr] of this.progress) {
       const fresh = new Progress(last + 1, this.maxInflight, pr.isLearner);
@@ -465,6 +472,8 @@ export class Raft {
     const pending = this.log.nextEnts(NO_LIMIT).some((e) => e.type === EntryType.ConfChange);
     if (pending) {
       this.logger.warn({}, 'cannot campaign: pending conf change not applied');
+      // A leader that removed itself sends TimeoutNow together with the commit of its removal.
+      if (transfer) this.campaignAfterApply = true;
       return;
     }
     if (this.preVote && !transfer) this.#campaign('pre');
@@ -517,6 +526,14 @@ export class Raft {
     if (yes >= q) return 'won';
     if (no > this.voters().length - q) return 'lost';
     return 'pending';
+  }
+
+  /** maybeCampaignAfterApply runs a transfer campaign deferred by hup() once conf changes are applied. */
+  maybeCampaignAfterApply(): void {
+    if (!this.campaignAfterApply || this.state === StateRole.Leader) return;
+    if (this.log.nextEnts(NO_LIMIT).some((e) => e.type === EntryType.ConfChange)) return;
+    this.campaignAfterApply = false;
+    this.hup(true);
   }
 
   // ---------------------------------------------------------------- step
@@ -642,6 +659,11 @@ export class Raft {
 
   #handleAppendResponse(m: Message, pr: Progress): void {
     if (m.reject) {
+      if (m.index === 0) {
+        // The follower has no configuration: it must be initialized by a snapshot (§7).
+        if (pr.state !== 'snapshot') this.#maybeSendSnapshot(m.from, pr);
+        return;
+      }
       // §5.3 with fast backtracking: skip straight to the last index the follower may share.
       let nextProbeIdx = m.rejectHint;
       if (m.logTerm > 0) nextProbeIdx = this.log.findConflictByTerm(m.rejectHint, m.logTerm).index;
@@ -780,6 +802,12 @@ export class Raft {
   // ---------------------------------------------------------------- follower handlers
 
   #handleAppendEntries(m: Message): void {
+    if (this.progress.size === 0 && this.log.lastIndex() === 0) {
+      // Uninitialized replica (joining, no configuration yet): it cannot interpret the log without
+      // the group's base configuration, so it asks for a snapshot by rejecting at index 0.
+      this.send({ type: MessageType.AppResp, to: m.from, index: 0, reject: true, rejectHint: 0, logTerm: 0 });
+      return;
+    }
     if (m.index < this.log.committed) {
       this.send({ type: MessageType.AppResp, to: m.from, index: this.log.committed });
       return;

@@ -175,6 +175,7 @@ export class RawNode {
     if (last !== undefined) r.log.stableTo(last.index, last.term);
     const lastApplied = rd.committedEntries[rd.committedEntries.length - 1];
     if (lastApplied !== undefined) r.log.appliedTo(lastApplied.index);
+    r.maybeCampaignAfterApply();
   }
 
   status(): RaftStatus {

@@ -178,7 +178,13 @@ export interface Storage {
   firstIndex(): number;
   /** Index of the last entry in the log (or the snapshot index when the log is empty). */
   lastIndex(): number;
-  /** The most recent snapshot. May throw RaftError('SNAPSHOT_TEMPORARILY_UNAVAILABLE'). */
+  /**
+   * The most recent snapshot. May throw RaftError('SNAPSHOT_TEMPORARILY_UNAVAILABLE') while one is
+   * being made. The leader asks for it when a follower needs compacted entries, or when a follower
+   * is uninitialized (a joining replica whose storage has no configuration): a joining replica is
+   * always initialized by a snapshot, so a storage whose latest snapshot is still the bootstrap one
+   * (index 0) should start making one and throw SNAPSHOT_TEMPORARILY_UNAVAILABLE meanwhile.
+   */
   snapshot(): Snapshot;
 }
 
