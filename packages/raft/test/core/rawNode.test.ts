@@ -1,0 +1,142 @@
+import { MemoryStorage, type Message, MessageType, RawNode, StateRole } from '../../src/index.js';
+import { drain, enc, msg, Network, nodeConfig } from './network.js';
+
+describe('RawNode Ready contract', () => {
+  test('a fresh node has no Ready; campaigning yields hard state, soft state and vote requests', () => {
+    const storage = new MemoryStorage({ voters: [1, 2, 3] });
+    const node = new RawNode(nodeConfig(1, storage));
+    expect(node.hasReady()).toBe(false);
+    node.campaign();
+    expect(node.hasReady()).toBe(true);
+    const rd = node.ready();
+    expect(rd.softState).toEqual({ leaderId: 0, role: StateRole.Candidate });
+    expect(rd.hardState).toEqual({ term: 1, vote: 1, commit: 0 });
+    expect(rd.mustSync).toBe(true);
+    expect(rd.messages.map((m) => m.type)).toEqual([MessageType.Vote, MessageType.Vote]);
+    storage.setHardState(rd.hardState ?? storage.hardState);
+    node.advance(rd);
+    expect(node.hasReady()).toBe(false);
+  });
+
+  test('hardState and softState appear only when they change', () => {
+    const net = new Network([1, 2, 3]);
+    net.elect(1);
+    const node = net.node(1);
+    node.tick();
+    const rd = node.ready();
+    expect(rd.hardState).toBeUndefined();
+    expect(rd.softState).toBeUndefined();
+    expect(rd.mustSync).toBe(false);
+    node.advance(rd);
+  });
+
+  test('entries are handed out once; committed entries after they are persisted', () => {
+    const storage = new MemoryStorage({ voters: [1] });
+    const node = new RawNode(nodeConfig(1, storage));
+    node.campaign();
+    let rd = node.ready();
+    expect(rd.entries.map((e) => e.index)).toEqual([1]);
+    expect(rd.committedEntries.map((e) => e.index)).toEqual([1]);
+    storage.append(rd.entries);
+    node.advance(rd);
+    node.propose(enc('x'));
+    rd = node.ready();
+    expect(rd.entries.map((e) => e.index)).toEqual([2]);
+    expect(rd.committedEntries.map((e) => e.index)).toEqual([2]);
+    storage.append(rd.entries);
+    node.advance(rd);
+    expect(node.hasReady()).toBe(false);
+    expect(node.status().applied).toBe(2);
+  });
+
+  test('restart from storage resumes term, vote, commit and applied', () => {
+    const net = new Network([1, 2, 3]);
+    net.elect(1);
+    net.propose(1, 'a');
+    const st = net.node(2).status();
+    const again = net.restart(2);
+    expect(again.status().hardState).toEqual(st.hardState);
+    expect(again.status().applied).toBe(st.applied);
+    expect(again.hasReady()).toBe(false);
+  });
+
+  test('restart with applied behind commit re-delivers the unapplied committed entries', () => {
+    const net = new Network([1, 2, 3]);
+    net.elect(1);
+    net.propose(1, 'a');
+    const storage = net.storage(2);
+    const node = new RawNode(nodeConfig(2, storage, {}, 1));
+    const rd = node.ready();
+    expect(rd.committedEntries.map((e) => e.index)).toEqual([2]);
+  });
+
+  test('local message types from the network are dropped', () => {
+    const storage = new MemoryStorage({ voters: [1, 2, 3] });
+    const node = new RawNode(nodeConfig(1, storage));
+    for (const type of [MessageType.Hup, MessageType.Beat, MessageType.CheckQuorum, MessageType.Unreachable]) {
+      node.step(msg({ type, from: 2, to: 1 }));
+    }
+    expect(node.status().softState.role).toBe(StateRole.Follower);
+    expect(node.hasReady()).toBe(false);
+  });
+
+  test('responses from replicas not in the configuration are dropped', () => {
+    const net = new Network([1, 2, 3]);
+    net.elect(1);
+    net.node(1).step(msg({ type: MessageType.AppResp, from: 9, to: 1, term: 1, index: 1 }));
+    expect(net.node(1).status().progress?.has(9)).toBe(false);
+  });
+
+  test('status reports progress only on the leader', () => {
+    const net = new Network([1, 2, 3]);
+    net.elect(1);
+    net.propose(1, 'a');
+    const p = net.node(1).status().progress;
+    expect(p?.get(2)).toEqual(expect.objectContaining({ match: 2, next: 3, state: 'replicate' }));
+    expect(net.node(2).status().progress).toBeUndefined();
+  });
+
+  test('isQuiescable once every replica has acknowledged the whole log and learned the commit index', () => {
+    const net = new Network([1, 2, 3]);
+    net.elect(1);
+    net.propose(1, 'a');
+    expect(net.node(1).isQuiescable()).toBe(true);
+    expect(net.node(2).isQuiescable()).toBe(false);
+    net.isolate(3);
+    net.propose(1, 'b');
+    expect(net.node(1).isQuiescable()).toBe(false);
+    net.heal();
+    net.tickAll(2);
+    expect(net.node(1).isQuiescable()).toBe(true);
+  });
+
+  test('invalid configurations are refused', () => {
+    const s = new MemoryStorage({ voters: [1] });
+    expect(() => new RawNode({ ...nodeConfig(1, s), id: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG' }));
+    expect(() => new RawNode({ ...nodeConfig(1, s), electionTick: 1, heartbeatTick: 1 })).toThrow(
+      expect.objectContaining({ code: 'INVALID_CONFIG' }),
+    );
+  });
+
+  test('the same seed gives the same run (determinism)', () => {
+    const run = (seed: number) => {
+      const net = new Network([1, 2, 3, 4, 5], { seed });
+      net.tickAll(40);
+      return net.delivered.map((m: Message) => `${m.type}:${m.from}>${m.to}@${m.term}`).join(',');
+    };
+    expect(run(5)).toBe(run(5));
+    expect(run(5)).not.toBe(run(6));
+  });
+
+  test('drain helper: a follower acknowledges App only in the Ready that persists the entries', () => {
+    const storage = new MemoryStorage({ voters: [1, 2] });
+    const node = new RawNode(nodeConfig(2, storage));
+    node.step(msg({ type: MessageType.App, from: 1, to: 2, term: 1, entries: [{ index: 1, term: 1, type: 0, data: enc('a') }] }));
+    const rd = node.ready();
+    expect(rd.entries).toHaveLength(1);
+    expect(rd.messages.find((m) => m.type === MessageType.AppResp)?.index).toBe(1);
+    storage.append(rd.entries);
+    node.advance(rd);
+    expect(drain(node, storage)).toEqual([]);
+  });
+});
