@@ -2,6 +2,7 @@ export { decodeConfChange, encodeConfChange } from './core/confChangeCodec.js';
 export { RaftError, type RaftErrorCode } from './core/errors.js';
 export { MemoryStorage } from './core/memoryStorage.js';
 export type { ProgressState } from './core/progress.js';
+export { isLocalMessage, isResponseMessage } from './core/raft.js';
 export { type ProgressStatus, type RaftStatus, RawNode } from './core/rawNode.js';
 export {
   type ConfChange,
@@ -25,4 +26,3 @@ export {
   StateRole,
   type Storage,
 } from './core/types.js';
-export { isLocalMessage, isResponseMessage } from './core/raft.js';

@@ -122,7 +122,10 @@ export class MemoryStorage implements Storage {
     if (head === undefined) return;
     const offset = head.index - this.#offset();
     if (offset > this.#ents.length) {
-      throw new RaftError('UNAVAILABLE', `append: missing log entry [last ${this.lastIndex()}, append at ${head.index}]`);
+      throw new RaftError(
+        'UNAVAILABLE',
+        `append: missing log entry [last ${this.lastIndex()}, append at ${head.index}]`,
+      );
     }
     this.#ents = [...this.#ents.slice(0, offset), ...ents];
   }

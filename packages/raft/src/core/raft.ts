@@ -104,7 +104,8 @@ export class Raft {
   constructor(c: RaftConfig) {
     if (c.id === NONE) throw new RaftError('INVALID_CONFIG', 'cannot use 0 as replica id');
     if (c.heartbeatTick <= 0) throw new RaftError('INVALID_CONFIG', 'heartbeatTick must be > 0');
-    if (c.electionTick <= c.heartbeatTick) throw new RaftError('INVALID_CONFIG', 'electionTick must be > heartbeatTick');
+    if (c.electionTick <= c.heartbeatTick)
+      throw new RaftError('INVALID_CONFIG', 'electionTick must be > heartbeatTick');
     const maxInflight = c.maxInflightMsgs ?? 256;
     if (maxInflight <= 0) throw new RaftError('INVALID_CONFIG', 'maxInflightMsgs must be > 0');
     const readOnlyOption = c.readOnlyOption ?? 'safe';
@@ -204,7 +205,10 @@ export class Raft {
     };
     const t = m.type;
     const isVoteMsg =
-      t === MessageType.Vote || t === MessageType.VoteResp || t === MessageType.PreVote || t === MessageType.PreVoteResp;
+      t === MessageType.Vote ||
+      t === MessageType.VoteResp ||
+      t === MessageType.PreVote ||
+      t === MessageType.PreVoteResp;
     if (isVoteMsg) {
       // Vote messages carry the term explicitly (a pre-vote uses term+1 without bumping ours).
       if (m.term === 0) throw new Error(`raft: term must be set when sending ${t}`);
@@ -557,11 +561,7 @@ export class Raft {
         // A pre-vote never changes our term.
       } else if (m.type === MessageType.PreVoteResp && !m.reject) {
         // The term is bumped when the pre-election wins, not on each grant.
-      } else if (
-        m.type === MessageType.App ||
-        m.type === MessageType.Heartbeat ||
-        m.type === MessageType.Snap
-      ) {
+      } else if (m.type === MessageType.App || m.type === MessageType.Heartbeat || m.type === MessageType.Snap) {
         this.becomeFollower(m.term, m.from);
       } else {
         this.becomeFollower(m.term, NONE);
@@ -833,7 +833,11 @@ export class Raft {
     const commit = Math.min(m.commit, this.log.lastIndex());
     if (commit < m.commit) this.logger.warn({ commit: m.commit }, 'heartbeat commit beyond last index; clamped');
     this.log.commitTo(commit);
-    this.send({ type: MessageType.HeartbeatResp, to: m.from, ...(m.context === undefined ? {} : { context: m.context }) });
+    this.send({
+      type: MessageType.HeartbeatResp,
+      to: m.from,
+      ...(m.context === undefined ? {} : { context: m.context }),
+    });
   }
 
   #handleSnapshot(m: Message): void {

@@ -1,5 +1,5 @@
-import { ConfChangeType, decodeConfChange, encodeConfChange, MemoryStorage, RaftError } from '../../src/index.js';
 import { Inflights, Progress } from '../../src/core/progress.js';
+import { ConfChangeType, decodeConfChange, encodeConfChange, MemoryStorage, RaftError } from '../../src/index.js';
 import { enc, ent } from './network.js';
 
 function filled(): MemoryStorage {

@@ -9,14 +9,14 @@ import {
   decodeConfChange,
   type Entry,
   EntryType,
+  MemoryStorage,
   type Message,
   MessageType,
-  MemoryStorage,
   type RaftConfig,
+  RawNode,
   type ReadOnlyOption,
   type ReadState,
   type ReplicaId,
-  RawNode,
   StateRole,
 } from '../../src/index.js';
 

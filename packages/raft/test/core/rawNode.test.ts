@@ -112,7 +112,9 @@ describe('RawNode Ready contract', () => {
 
   test('invalid configurations are refused', () => {
     const s = new MemoryStorage({ voters: [1] });
-    expect(() => new RawNode({ ...nodeConfig(1, s), id: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG' }));
+    expect(() => new RawNode({ ...nodeConfig(1, s), id: 0 })).toThrow(
+      expect.objectContaining({ code: 'INVALID_CONFIG' }),
+    );
     expect(() => new RawNode({ ...nodeConfig(1, s), electionTick: 1, heartbeatTick: 1 })).toThrow(
       expect.objectContaining({ code: 'INVALID_CONFIG' }),
     );
@@ -131,7 +133,15 @@ describe('RawNode Ready contract', () => {
   test('drain helper: a follower acknowledges App only in the Ready that persists the entries', () => {
     const storage = new MemoryStorage({ voters: [1, 2] });
     const node = new RawNode(nodeConfig(2, storage));
-    node.step(msg({ type: MessageType.App, from: 1, to: 2, term: 1, entries: [{ index: 1, term: 1, type: 0, data: enc('a') }] }));
+    node.step(
+      msg({
+        type: MessageType.App,
+        from: 1,
+        to: 2,
+        term: 1,
+        entries: [{ index: 1, term: 1, type: 0, data: enc('a') }],
+      }),
+    );
     const rd = node.ready();
     expect(rd.entries).toHaveLength(1);
     expect(rd.messages.find((m) => m.type === MessageType.AppResp)?.index).toBe(1);

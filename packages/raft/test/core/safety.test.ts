@@ -38,7 +38,8 @@ function runSeed(seed: number): void {
       const st = net.node(id).status();
       if (st.softState.role === StateRole.Leader) {
         const prev = leaderOfTerm.get(st.hardState.term);
-        if (prev !== undefined && prev !== id) throw new Error(`seed ${seed}: two leaders in term ${st.hardState.term}`);
+        if (prev !== undefined && prev !== id)
+          throw new Error(`seed ${seed}: two leaders in term ${st.hardState.term}`);
         leaderOfTerm.set(st.hardState.term, id);
       }
     }

@@ -32,7 +32,8 @@ describe('§6 membership changes', () => {
     expect(net.node(4).status().confState.learners).toEqual([4]);
     net.node(1).proposeConfChange({ type: ConfChangeType.AddVoter, replicaId: 4 });
     net.stabilize();
-    for (const id of [1, 2, 3, 4]) expect(net.node(id).status().confState).toEqual({ voters: [1, 2, 3, 4], learners: [] });
+    for (const id of [1, 2, 3, 4])
+      expect(net.node(id).status().confState).toEqual({ voters: [1, 2, 3, 4], learners: [] });
   });
 
   test('only one conf change may be pending at a time (Reference: §6, thesis §4.1)', () => {
@@ -167,7 +168,9 @@ describe('learners', () => {
     const net = new Network([1, 2], {}, [3]);
     net.tickAll(100);
     expect(net.role(3)).toBe(StateRole.Follower);
-    expect(net.delivered.some((m) => m.from === 3 && (m.type === MessageType.Vote || m.type === MessageType.PreVote))).toBe(false);
+    expect(
+      net.delivered.some((m) => m.from === 3 && (m.type === MessageType.Vote || m.type === MessageType.PreVote)),
+    ).toBe(false);
     expect(net.delivered.some((m) => m.to === 3 && m.type === MessageType.Vote)).toBe(false);
   });
 

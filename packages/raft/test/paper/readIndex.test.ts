@@ -1,5 +1,5 @@
 /** Raft paper §8 client interaction: read-only queries via ReadIndex (thesis §6.4) and leases. */
-import { ConfChangeType, MessageType, RaftError, RawNode, MemoryStorage } from '../../src/index.js';
+import { ConfChangeType, MemoryStorage, MessageType, RaftError, RawNode } from '../../src/index.js';
 import { dec, enc, Network, nodeConfig } from '../core/network.js';
 
 describe('§8 read index', () => {
@@ -79,9 +79,9 @@ describe('§8 read index', () => {
   });
 
   test('lease-based reads require check-quorum (Reference: thesis §6.4.1)', () => {
-    expect(() => new RawNode(nodeConfig(1, new MemoryStorage({ voters: [1] }), { readOnlyOption: 'leaseBased' }))).toThrow(
-      expect.objectContaining({ code: 'INVALID_CONFIG' }),
-    );
+    expect(
+      () => new RawNode(nodeConfig(1, new MemoryStorage({ voters: [1] }), { readOnlyOption: 'leaseBased' })),
+    ).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG' }));
   });
 
   test('several pending reads are all answered by one quorum of acks, in order (Reference: §8)', () => {

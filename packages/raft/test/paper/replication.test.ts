@@ -72,7 +72,11 @@ describe('§5.3 log replication', () => {
         node.step(msg({ type: MessageType.AppResp, from: p, to: 1, term: 1, index }));
       }
       run();
-      expect({ size, acks, commit: node.status().hardState.commit >= index }).toEqual({ size, acks, commit: committed });
+      expect({ size, acks, commit: node.status().hardState.commit >= index }).toEqual({
+        size,
+        acks,
+        commit: committed,
+      });
       expect(applied.includes(index)).toBe(committed);
     }
   });
@@ -116,7 +120,9 @@ describe('§5.3 log replication', () => {
     ];
     for (const c of cases) {
       const { node, storage } = follower(1, [1, 2, 3], log, 2);
-      node.step(msg({ type: MessageType.App, from: 2, to: 1, term: 4, logTerm: c.logTerm, index: c.index, entries: c.ents }));
+      node.step(
+        msg({ type: MessageType.App, from: 2, to: 1, term: 4, logTerm: c.logTerm, index: c.index, entries: c.ents }),
+      );
       drain(node, storage);
       expect(terms(storage.entries(1, storage.lastIndex() + 1, Infinity))).toEqual(c.want);
     }
@@ -124,14 +130,30 @@ describe('§5.3 log replication', () => {
 
   test('a follower never commits beyond the entries it received, even if the leader commit is higher (Reference: §5.3)', () => {
     const { node, storage } = follower(1, [1, 2, 3]);
-    node.step(msg({ type: MessageType.App, from: 2, to: 1, term: 1, index: 0, logTerm: 0, entries: [ent(1, 1), ent(2, 1)], commit: 5 }));
+    node.step(
+      msg({
+        type: MessageType.App,
+        from: 2,
+        to: 1,
+        term: 1,
+        index: 0,
+        logTerm: 0,
+        entries: [ent(1, 1), ent(2, 1)],
+        commit: 5,
+      }),
+    );
     drain(node, storage);
     expect(node.status().hardState.commit).toBe(2);
   });
 
   test('a rejecting follower hints at its last index for the leader term so the leader skips a whole term (fast backtracking, Reference: §5.3)', () => {
     // Follower log: terms [1,1,2,2,2,2]; leader log: [1,1,3,3,3,3,3] (index 7, term 3 leader).
-    const { node, storage } = follower(2, [1, 2, 3], [1, 1, 2, 2, 2, 2].map((t, i) => ent(i + 1, t)), 2);
+    const { node, storage } = follower(
+      2,
+      [1, 2, 3],
+      [1, 1, 2, 2, 2, 2].map((t, i) => ent(i + 1, t)),
+      2,
+    );
     node.step(msg({ type: MessageType.App, from: 1, to: 2, term: 3, index: 7, logTerm: 3 }));
     const resp = drain(node, storage).find((m) => m.type === MessageType.AppResp);
     expect(resp?.reject).toBe(true);
