@@ -9,7 +9,7 @@ import { rerunCommand, runSeeds } from '@omnidict/raft/testing';
  *
  * SIM_START shifts the seed range (default 1) to explore new seeds without editing the test.
  */
-const START = Number(process.env['SIM_START'] ?? 1);
+const START = Number(process.env.SIM_START ?? 1);
 const SEEDS_PER_BLOCK = 250;
 const BLOCKS = 8;
 

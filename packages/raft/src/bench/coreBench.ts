@@ -36,7 +36,10 @@ class BenchGroup {
     const voters = Array.from({ length: size }, (_, i) => i + 1);
     for (const id of voters) {
       const storage = new MemoryStorage({ voters });
-      storage.applySnapshot({ metadata: { index: 1, term: 1, confState: { voters, learners: [] } }, data: new Uint8Array() });
+      storage.applySnapshot({
+        metadata: { index: 1, term: 1, confState: { voters, learners: [] } },
+        data: new Uint8Array(),
+      });
       storage.setHardState({ term: 1, vote: 0, commit: 1 });
       const raw = new RawNode({
         id,
@@ -139,7 +142,7 @@ function fmt(n: number): string {
   return Math.round(n).toLocaleString('en-US');
 }
 
-const DURATION_MS = Number(process.env['BENCH_MS'] ?? 3000);
+const DURATION_MS = Number(process.env.BENCH_MS ?? 3000);
 process.stdout.write(`raft core bench (in memory, no I/O, ${DURATION_MS} ms per case, node ${process.version})\n`);
 benchOneGroup(1, 300); // warm up the JIT
 process.stdout.write(`3-replica group, batch 1:  ${fmt(benchOneGroup(1, DURATION_MS))} committed proposals/s\n`);

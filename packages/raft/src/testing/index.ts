@@ -2,11 +2,7 @@
  * @omnidict/raft/testing: the seeded simulation harness of the Raft core and its building blocks
  * (deterministic PRNG, simulated network, invariant checker, trace recorder, readable formatting).
  */
-export { hash32, mulberry32, Prng } from './prng.js';
-export { TraceRecorder } from './traceRecorder.js';
-export { healthyNetwork, type NetworkFaults, type SendOutcome, SimNetwork } from './simNetwork.js';
-export { InvariantChecker, SimulationFailure } from './invariantChecker.js';
-export { decodeSnapshotData, digestEntry, EMPTY_DIGEST, encodeSnapshotData } from './logDigest.js';
+
 export {
   formatConfChange,
   formatConfState,
@@ -20,6 +16,11 @@ export {
   formatRole,
   formatSnapshot,
 } from './formatMessage.js';
+export { InvariantChecker, SimulationFailure } from './invariantChecker.js';
+export { decodeSnapshotData, digestEntry, EMPTY_DIGEST, encodeSnapshotData } from './logDigest.js';
+export { hash32, mulberry32, Prng } from './prng.js';
+export { runSeeds, type SeedRangeResult } from './runSeeds.js';
+export { healthyNetwork, type NetworkFaults, type SendOutcome, SimNetwork } from './simNetwork.js';
 export {
   rerunCommand,
   runSimulation,
@@ -27,4 +28,4 @@ export {
   type SimulationResult,
   type SimulationStats,
 } from './simulation.js';
-export { runSeeds, type SeedRangeResult } from './runSeeds.js';
+export { TraceRecorder } from './traceRecorder.js';

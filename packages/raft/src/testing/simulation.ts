@@ -488,7 +488,9 @@ class Simulation {
     this.stats.reads++;
     try {
       this.#raw(n).readIndex(encoder.encode(ctx));
-      this.trace.record(`read-index ${JSON.stringify(ctx)} at ${n.id} (acked writes up to ${this.#checker.maxAckedIndex})`);
+      this.trace.record(
+        `read-index ${JSON.stringify(ctx)} at ${n.id} (acked writes up to ${this.#checker.maxAckedIndex})`,
+      );
     } catch (e) {
       this.trace.record(`read-index ${JSON.stringify(ctx)} at ${n.id} refused: ${errorCode(e)}`);
     }
@@ -604,11 +606,17 @@ class Simulation {
     const rd = raw.ready();
     this.trace.record(() => [`${n.id} handling Ready`, ...formatReady(rd, '    ')].join('\n'));
     this.#persist(n, rd);
-    if (crashPoint === 'afterPersist') return this.#crash(n, 'after persisting a Ready, before sending');
+    if (crashPoint === 'afterPersist') {
+      this.#crash(n, 'after persisting a Ready, before sending');
+      return;
+    }
 
     const deferred: (() => void)[] = [];
     for (const m of rd.messages) this.#send(n, m, deferred);
-    if (crashPoint === 'afterSend') return this.#crash(n, 'after sending a Ready, before applying');
+    if (crashPoint === 'afterSend') {
+      this.#crash(n, 'after sending a Ready, before applying');
+      return;
+    }
 
     if (!this.#apply(n, rd)) return;
     for (const rs of rd.readStates) {
@@ -639,7 +647,9 @@ class Simulation {
       if (e.index <= n.chainBase) continue; // MemoryStorage ignores entries covered by the snapshot
       const k = e.index - n.chainBase;
       if (k > n.chain.length) {
-        throw new SimulationFailure(`replica ${n.id} was asked to persist ${e.term}/${e.index} past its last index ${n.lastIndex}`);
+        throw new SimulationFailure(
+          `replica ${n.id} was asked to persist ${e.term}/${e.index} past its last index ${n.lastIndex}`,
+        );
       }
       n.chain.length = k; // a conflicting suffix is replaced
       const d = digestEntry(n.chain[k - 1] as number, e);
@@ -657,7 +667,9 @@ class Simulation {
     if (rd.hardState !== undefined || rd.snapshot !== undefined) {
       const hs = n.storage.hardState;
       if (hs.commit > n.lastIndex) {
-        throw new SimulationFailure(`replica ${n.id} persisted commit ${hs.commit} beyond its last index ${n.lastIndex}`);
+        throw new SimulationFailure(
+          `replica ${n.id} persisted commit ${hs.commit} beyond its last index ${n.lastIndex}`,
+        );
       }
       const d = n.digestAt(hs.commit);
       if (d !== undefined) {
@@ -694,17 +706,23 @@ class Simulation {
     const commit = n.storage.hardState.commit;
     for (const e of rd.committedEntries) {
       if (e.index !== n.applied + 1) {
-        throw new SimulationFailure(`replica ${n.id} was given ${e.term}/${e.index} to apply after applying ${n.applied}`);
+        throw new SimulationFailure(
+          `replica ${n.id} was given ${e.term}/${e.index} to apply after applying ${n.applied}`,
+        );
       }
       if (e.index > commit) {
-        throw new SimulationFailure(`replica ${n.id} was given ${e.term}/${e.index} to apply beyond its commit ${commit}`);
+        throw new SimulationFailure(
+          `replica ${n.id} was given ${e.term}/${e.index} to apply beyond its commit ${commit}`,
+        );
       }
       n.digest = digestEntry(n.digest, e);
       n.applied = e.index;
       chk.observeApply(n.id, e.index, n.digest);
       const own = n.digestAt(e.index);
       if (own !== undefined && own !== n.digest) {
-        throw new SimulationFailure(`replica ${n.id} applied ${e.term}/${e.index}, which is not the entry in its own log`);
+        throw new SimulationFailure(
+          `replica ${n.id} applied ${e.term}/${e.index}, which is not the entry in its own log`,
+        );
       }
       if (e.type === EntryType.ConfChange) {
         if (!this.#applyConfChange(n, e)) return false;
@@ -808,7 +826,9 @@ class Simulation {
           });
           if (lagging.length === 0) {
             writeDone = true;
-            this.trace.record(`liveness: ${w.term}/${w.index} applied on all voters ${w.node.confState.voters.join(',')}`);
+            this.trace.record(
+              `liveness: ${w.term}/${w.index} applied on all voters ${w.node.confState.voters.join(',')}`,
+            );
           }
         }
       } else if (leader !== undefined) {
@@ -835,7 +855,9 @@ class Simulation {
     if (!writeDone) {
       throw new SimulationFailure(
         `liveness: a proposal did not commit on all live voters within ${maxTicks} ticks after healing` +
-          (write === undefined ? ' (no proposal was accepted)' : ` (last try ${write.term}/${write.index} at ${write.node.id})`),
+          (write === undefined
+            ? ' (no proposal was accepted)'
+            : ` (last try ${write.term}/${write.index} at ${write.node.id})`),
       );
     }
     throw new SimulationFailure(`liveness: no read-index request was served within ${maxTicks} ticks after healing`);
@@ -851,7 +873,7 @@ class Simulation {
         this.#checkRoles();
       }
       for (const n of this.#up()) {
-        if (n.raw !== undefined && n.raw.hasReady()) {
+        if (n.raw?.hasReady()) {
           busy = true;
           this.#handleReady(n, 'none');
           this.#checkRoles();
@@ -859,7 +881,9 @@ class Simulation {
       }
       if (!busy) return;
     }
-    throw new SimulationFailure('liveness: the group never went quiet (1000 rounds of messages and Readys in one tick)');
+    throw new SimulationFailure(
+      'liveness: the group never went quiet (1000 rounds of messages and Readys in one tick)',
+    );
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -885,7 +909,8 @@ class Simulation {
       let role = n.state;
       if (n.raw !== undefined) {
         const st = n.raw.status();
-        role = `${formatRole(st.softState.role)} term ${st.hardState.term} lead ${st.softState.leaderId}` as typeof role;
+        role =
+          `${formatRole(st.softState.role)} term ${st.hardState.term} lead ${st.softState.leaderId}` as typeof role;
       }
       this.trace.record(
         () =>

@@ -8,7 +8,7 @@ import { InteractionEnv, parseCommand, parseScript, renderScript } from './inter
  * instead; review the diff by eye: the transcripts are the specification of correct behaviour.
  */
 const dir = join(__dirname, 'testdata');
-const update = process.env['UPDATE_TRANSCRIPTS'] === '1';
+const update = process.env.UPDATE_TRANSCRIPTS === '1';
 const files = readdirSync(dir)
   .filter((f) => f.endsWith('.txt'))
   .sort();

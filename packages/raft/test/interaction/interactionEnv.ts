@@ -3,7 +3,7 @@ import { RaftError } from '../../src/core/errors.js';
 import { MemoryStorage } from '../../src/core/memoryStorage.js';
 import { RawNode } from '../../src/core/rawNode.js';
 import type { ConfChange, ConfState, Message, ReadOnlyOption, ReplicaId } from '../../src/core/types.js';
-import { ConfChangeType, EntryType, StateRole } from '../../src/core/types.js';
+import { ConfChangeType, EntryType } from '../../src/core/types.js';
 import {
   formatConfChange,
   formatConfState,
@@ -73,57 +73,75 @@ export class InteractionEnv {
     const a = new Args(cmd.args);
     switch (cmd.name) {
       case 'add-nodes':
-        return this.#addNodes(a);
+        this.#addNodes(a);
+        return;
       case 'campaign':
-        return this.#withNode(a, (n) => this.#raw(n).campaign());
+        this.#withNode(a, (n) => this.#raw(n).campaign());
+        return;
       case 'tick':
-        return this.#tick(a.ids(), Number(a.opt('n') ?? '1'));
+        this.#tick(a.ids(), Number(a.opt('n') ?? '1'));
+        return;
       case 'tick-election':
-        return this.#forNodes(a, (n) => this.#tick([n.id], n.config.electionTick));
+        this.#forNodes(a, (n) => this.#tick([n.id], n.config.electionTick));
+        return;
       case 'tick-heartbeat':
-        return this.#forNodes(a, (n) => this.#tick([n.id], n.config.heartbeatTick));
+        this.#forNodes(a, (n) => this.#tick([n.id], n.config.heartbeatTick));
+        return;
       case 'propose': {
         const n = this.#node(a.id(0));
         const r = this.#raw(n).propose(new TextEncoder().encode(a.pos(1)));
         this.#out.push(`proposed at ${r.term}/${r.index}`);
-        return this.#noteChanges();
+        this.#noteChanges();
+        return;
       }
       case 'propose-conf-change': {
         const n = this.#node(a.id(0));
         const cc = parseConfChange(a);
         const r = this.#raw(n).proposeConfChange(cc);
         this.#out.push(`proposed ${formatConfChange(cc)} at ${r.term}/${r.index}`);
-        return this.#noteChanges();
+        this.#noteChanges();
+        return;
       }
       case 'transfer-leader':
-        return this.#withNode(a, (n) => this.#raw(n).transferLeader(a.id(1)));
+        this.#withNode(a, (n) => this.#raw(n).transferLeader(a.id(1)));
+        return;
       case 'read-index':
-        return this.#withNode(a, (n) => this.#raw(n).readIndex(new TextEncoder().encode(a.pos(1))));
+        this.#withNode(a, (n) => this.#raw(n).readIndex(new TextEncoder().encode(a.pos(1))));
+        return;
       case 'process-ready':
-        return this.#forNodes(a, (n) => this.#processReady(n));
+        this.#forNodes(a, (n) => this.#processReady(n));
+        return;
       case 'deliver-msgs':
-        return this.#forNodes(a, (n) => this.#deliver(n, a.flag('drop')));
+        this.#forNodes(a, (n) => this.#deliver(n, a.flag('drop')));
+        return;
       case 'stabilize':
-        return this.#stabilize(a.ids().length > 0 ? a.ids() : [...this.#nodes.keys()]);
+        this.#stabilize(a.ids().length > 0 ? a.ids() : [...this.#nodes.keys()]);
+        return;
       case 'partition':
-        return this.#partition(a);
+        this.#partition(a);
+        return;
       case 'heal':
         this.#side = new Map();
         this.#out.push('network healed');
         return;
       case 'compact':
-        return this.#compact(this.#node(a.id(0)), a.id(1));
+        this.#compact(this.#node(a.id(0)), a.id(1));
+        return;
       case 'crash':
-        return this.#crash(this.#node(a.id(0)));
+        this.#crash(this.#node(a.id(0)));
+        return;
       case 'restart':
-        return this.#restart(this.#node(a.id(0)));
+        this.#restart(this.#node(a.id(0)));
+        return;
       case 'status':
-        return this.#forNodes(a, (n) => this.#status(n));
+        this.#forNodes(a, (n) => this.#status(n));
+        return;
       case 'raft-state':
         for (const n of this.#nodes.values()) this.#out.push(this.#describe(n));
         return;
       case 'raft-log':
-        return this.#forNodes(a, (n) => this.#raftLog(n));
+        this.#forNodes(a, (n) => this.#raftLog(n));
+        return;
       default:
         throw new UsageError(`unknown command ${cmd.name}`);
     }
@@ -513,9 +531,15 @@ export function parseCommand(line: string): Command {
 }
 
 /** renderScript writes blocks back with their actual outputs (one blank line after each). */
-export function renderScript(blocks: readonly Block[], outputs: readonly (readonly string[])[], trailer: string[]): string {
+export function renderScript(
+  blocks: readonly Block[],
+  outputs: readonly (readonly string[])[],
+  trailer: string[],
+): string {
   const parts: string[] = [];
-  blocks.forEach((b, k) => parts.push(...b.preamble, b.command, '----', ...(outputs[k] ?? []), ''));
+  blocks.forEach((b, k) => {
+    parts.push(...b.preamble, b.command, '----', ...(outputs[k] ?? []), '');
+  });
   while (trailer.length > 0 && (trailer[trailer.length - 1] as string).trim() === '') trailer.pop();
   if (trailer.length > 0) parts.push(...trailer, '');
   return parts.join('\n');
