@@ -1,0 +1,126 @@
+import type { OperatorParams } from './operatorTypes.js';
+import type { Step } from './step.js';
+import {
+  callNode,
+  currentShard,
+  fail,
+  learn,
+  mayIssue,
+  NEXT,
+  nodeAddress,
+  nodeAddresses,
+  requestHeader,
+  WAIT,
+} from './step.js';
+
+/**
+ * create (bootstrap): CreateShard on every replica's node (each node once it acknowledges;
+ * CONFLICT = already exists counts as done) → waitLeader: done once a leader reports the shard.
+ */
+export function createSteps(): Step[] {
+  return [
+    {
+      name: 'createReplicas',
+      async run(op, ctx, mem) {
+        const shard = currentShard(op, ctx, mem);
+        if (!shard) return fail(`shard ${op.shardId} is gone`);
+        if (ctx.stats) return NEXT;
+        const pending = shard.replicas.filter((r) => !mem.acked.has(r.nodeId));
+        if (pending.length === 0) return NEXT;
+        if (!mayIssue(ctx, mem)) return WAIT;
+        const addresses = nodeAddresses(ctx, shard);
+        await Promise.all(
+          pending.map(async (r) => {
+            const address = addresses[r.nodeId];
+            if (address === undefined) return;
+            const res = await callNode(op, mem, `create on node ${r.nodeId}`, () =>
+              ctx.admin.createShard(address, { shard, nodeAddresses: addresses, uninitialized: false }),
+            );
+            if ('ok' in res || res.code === 'CONFLICT') mem.acked.add(r.nodeId);
+          }),
+        );
+        return shard.replicas.every((r) => mem.acked.has(r.nodeId)) ? NEXT : WAIT;
+      },
+    },
+    {
+      name: 'waitLeader',
+      async run(_op, ctx) {
+        return ctx.stats ? NEXT : WAIT;
+      },
+    },
+  ];
+}
+
+type SplitParams = Extract<OperatorParams, { readonly kind: 'split' }>;
+
+/**
+ * split: SplitShard on the leader's node → waitReport: done once PD state knows the new shard (a
+ * report, or the descriptors the split call returned, showing the new epoch).
+ */
+export function splitSteps(params: SplitParams): Step[] {
+  return [
+    {
+      name: 'split',
+      async run(op, ctx, mem) {
+        if (ctx.state.shards.has(params.newShardId)) return NEXT;
+        const shard = currentShard(op, ctx, mem);
+        if (!shard) return fail(`shard ${op.shardId} is gone`);
+        if ((shard.epoch?.version ?? 0) > params.fromVersion) return NEXT;
+        if (params.splitAt !== 0 && (params.splitAt <= shard.start || params.splitAt >= shard.end)) {
+          return fail(`split position ${params.splitAt} is outside [${shard.start}, ${shard.end})`);
+        }
+        if (shard.replicas.length !== params.newReplicaIds.length) {
+          return fail(`shard ${shard.id} has ${shard.replicas.length} replicas, ${params.newReplicaIds.length} ids`);
+        }
+        const leader = ctx.stats && nodeAddress(ctx, ctx.stats.leaderNodeId);
+        if (!leader || !mayIssue(ctx, mem)) return WAIT;
+        const r = await callNode(op, mem, 'split', () =>
+          ctx.admin.splitShard(leader, {
+            header: requestHeader(shard),
+            splitAt: params.splitAt,
+            newShardId: params.newShardId,
+            newReplicaIds: [...params.newReplicaIds],
+          }),
+        );
+        if ('outcome' in r) return r.outcome;
+        learn(op, mem, r.ok.left);
+        learn(op, mem, r.ok.right);
+        return r.ok.right ? NEXT : WAIT;
+      },
+    },
+    {
+      name: 'waitReport',
+      async run(_op, ctx) {
+        return ctx.state.shards.has(params.newShardId) ? NEXT : WAIT;
+      },
+    },
+  ];
+}
+
+type TransferParams = Extract<OperatorParams, { readonly kind: 'transferLeader' }>;
+
+/** transferLeader: TransferLeader on the current leader's node, re-sent until the report names the target. */
+export function transferLeaderSteps(params: TransferParams): Step[] {
+  return [
+    {
+      name: 'transferLeader',
+      async run(op, ctx, mem) {
+        const shard = currentShard(op, ctx, mem);
+        if (!shard) return fail(`shard ${op.shardId} is gone`);
+        const target = shard.replicas.find((r) => r.replicaId === params.toReplicaId);
+        if (!target || target.role !== 0) {
+          return fail(`replica ${params.toReplicaId} is not a voter of shard ${shard.id}`);
+        }
+        const stats = ctx.stats;
+        if (!stats) return WAIT;
+        if (stats.leaderReplicaId === params.toReplicaId) return NEXT;
+        const leader = nodeAddress(ctx, stats.leaderNodeId);
+        if (!leader || !mayIssue(ctx, mem)) return WAIT;
+        const r = await callNode(op, mem, 'transfer leader', () =>
+          ctx.admin.transferLeader(leader, { header: requestHeader(shard), toReplicaId: params.toReplicaId }),
+        );
+        return 'outcome' in r ? r.outcome : WAIT;
+      },
+    },
+  ];
+}
