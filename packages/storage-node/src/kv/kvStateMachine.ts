@@ -243,7 +243,12 @@ export class KvStateMachine {
       if (!this.owns(pos)) continue;
       const key = dataKey(pos, e.key);
       const stored = await ctx.read(key);
-      if (stored === undefined || stored.expireAtMs !== e.expireAtMs) continue;
+      if (stored === undefined || stored.expireAtMs !== e.expireAtMs) {
+        // The index entry is stale (e.g. left over from before a snapshot install): drop it so the
+        // sweep does not propose it again. On replicas without it this is a no-op delete.
+        ctx.batch.del(expiryKey(e.expireAtMs, pos, e.key));
+        continue;
+      }
       ctx.remove(key, pos, e.key, stored);
       deleted++;
     }

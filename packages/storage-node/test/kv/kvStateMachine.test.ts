@@ -588,3 +588,16 @@ describe('determinism', () => {
     }
   });
 });
+
+describe('stale expiry index entries', () => {
+  test('a sweep drops an index entry whose record no longer carries that expiry', async () => {
+    await h.apply1(put('k', 'v'));
+    // An orphan entry, as a snapshot install over older data can leave behind.
+    const { expiryKey } = await import('../../src/index.js');
+    await h.db.put(expiryKey(NOW - 5, ringPosition('k'), b('k')), Buffer.alloc(0));
+    const sweep = (await h.sm.collectExpired(h.reader, NOW)) as KvCommand;
+    expect(await h.apply1(sweep)).toEqual({ type: 'expireSweep', deleted: 0 });
+    expect(await h.sm.collectExpired(h.reader, NOW)).toBeUndefined();
+    expect((await h.sm.get(h.reader, b('k'), NOW))?.value).toEqual(b('v'));
+  });
+});
