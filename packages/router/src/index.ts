@@ -9,7 +9,6 @@ export { RouterMetrics } from './metrics.js';
 export { ChannelError, NodeChannel, type NodeChannelOptions } from './nodeChannel.js';
 export { PdWatcher, type PdWatcherOptions } from './pdWatcher.js';
 export { createReflection } from './reflection.js';
-export { RING_END, type Route, RouteTable } from './routeTable.js';
 export {
   type CallContext,
   DEFAULT_SCAN_LIMIT,
@@ -17,6 +16,7 @@ export {
   Router,
   type RouterCoreOptions,
 } from './router.js';
+export { RING_END, type Route, RouteTable } from './routeTable.js';
 export { decodeCursor, encodeCursor, type ScanCursor } from './scanCursor.js';
 export { KV_SERVICE_NAME, type RouterHandle, type RouterOptions, startRouter } from './startRouter.js';
 export { DEFAULT_MAX_VALUE_BYTES, MAX_KEY_BYTES } from './validation.js';

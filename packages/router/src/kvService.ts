@@ -140,9 +140,12 @@ export function createKvService(opts: KvServiceOptions): kv.KVServer {
       return { modIndexes: results.map((r) => r.modIndex) };
     }),
     scan: unary('Scan', (req: kv.ScanRequest, deadlineMs) => router.scanPage(req, deadlineMs)),
-    flush: unary('Flush', async (_req: kv.FlushRequest, deadlineMs): Promise<kv.FlushResponse> => ({
-      deleted: await router.flush(deadlineMs),
-    })),
+    flush: unary(
+      'Flush',
+      async (_req: kv.FlushRequest, deadlineMs): Promise<kv.FlushResponse> => ({
+        deleted: await router.flush(deadlineMs),
+      }),
+    ),
     stream: streamHandler(),
   };
   return service;
@@ -171,20 +174,22 @@ export function createKvService(opts: KvServiceOptions): kv.KVServer {
         const startedNs = process.hrtime.bigint();
         const method = `Stream.${req.op?.$case ?? 'none'}`;
         const deadlineMs = deadlineOf(call, opts.defaultTimeoutMs);
-        streamOp(req, deadlineMs).then(
-          (res) => {
-            metrics.observe(method, 'OK', Number(process.hrtime.bigint() - startedNs) / 1e9);
-            if (!cancelled) call.write(res);
-          },
-          (e: unknown) => {
-            const err = asOmniError(e);
-            metrics.observe(method, err.code, Number(process.hrtime.bigint() - startedNs) / 1e9);
-            if (!cancelled) call.write({ id: req.id, error: err.toProto() });
-          },
-        ).finally(() => {
-          pending--;
-          maybeEnd();
-        });
+        streamOp(req, deadlineMs)
+          .then(
+            (res) => {
+              metrics.observe(method, 'OK', Number(process.hrtime.bigint() - startedNs) / 1e9);
+              if (!cancelled) call.write(res);
+            },
+            (e: unknown) => {
+              const err = asOmniError(e);
+              metrics.observe(method, err.code, Number(process.hrtime.bigint() - startedNs) / 1e9);
+              if (!cancelled) call.write({ id: req.id, error: err.toProto() });
+            },
+          )
+          .finally(() => {
+            pending--;
+            maybeEnd();
+          });
       });
       call.on('end', () => {
         clientDone = true;

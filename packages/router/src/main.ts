@@ -20,7 +20,9 @@ const int = (name: string) => (v: string) => {
 
 const program = new Command('omnidict-router')
   .description('Stateless gRPC front door of an OmniDict cluster (omnidict.v1.KV).')
-  .addOption(new Option('--listen <host:port>', 'address to serve KV on').default('127.0.0.1:7000').env('OMNIDICT_LISTEN'))
+  .addOption(
+    new Option('--listen <host:port>', 'address to serve KV on').default('127.0.0.1:7000').env('OMNIDICT_LISTEN'),
+  )
   .addOption(
     new Option('--pd <addresses>', 'comma-separated addresses of ALL PD replicas')
       .env('OMNIDICT_PD')
@@ -45,8 +47,7 @@ const program = new Command('omnidict-router')
       .env('OMNIDICT_DEFAULT_TIMEOUT_MS'),
   )
   .addOption(
-    new Option('--proto-root <dir>', 'directory of the .proto files, for server reflection')
-      .env('OMNIDICT_PROTO_ROOT'),
+    new Option('--proto-root <dir>', 'directory of the .proto files, for server reflection').env('OMNIDICT_PROTO_ROOT'),
   )
   .addOption(
     new Option('--log-level <level>', 'pino log level')

@@ -62,8 +62,12 @@ export class PdWatcher {
     this.openWatch();
   }
 
-  /** Resolves when the first map has been delivered, or rejects with UNAVAILABLE after `timeoutMs`. */
-  waitForMap(timeoutMs: number): Promise<void> {
+  /**
+   * Resolves when the first map has been delivered; with `timeoutMs`, rejects with UNAVAILABLE if
+   * none arrived by then.
+   */
+  waitForMap(timeoutMs?: number): Promise<void> {
+    if (timeoutMs === undefined) return this.firstMap;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(
         () => reject(new OmniError('UNAVAILABLE', `no shard map from PD (${this.addresses.join(',')})`)),
@@ -123,10 +127,15 @@ export class PdWatcher {
 
   private getShardMap(address: string): Promise<pdpb.ShardMap> {
     return new Promise((resolve, reject) => {
-      this.client(address).getShardMap({}, new Metadata(), { deadline: Date.now() + this.opts.rpcTimeoutMs }, (err, map) => {
-        if (err) reject(err);
-        else resolve(map);
-      });
+      this.client(address).getShardMap(
+        {},
+        new Metadata(),
+        { deadline: Date.now() + this.opts.rpcTimeoutMs },
+        (err, map) => {
+          if (err) reject(err);
+          else resolve(map);
+        },
+      );
     });
   }
 

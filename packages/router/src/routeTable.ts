@@ -123,8 +123,7 @@ export class RouteTable {
     for (const d of descriptors) {
       const existing = this.byShardId(d.id);
       // A new descriptor keeps the leader we knew for the same shard when it still hosts a replica.
-      const leader =
-        existing && d.replicas.some((r) => r.nodeId === existing.leaderNodeId) ? existing.leaderNodeId : 0;
+      const leader = existing && d.replicas.some((r) => r.nodeId === existing.leaderNodeId) ? existing.leaderNodeId : 0;
       if (this.insertIfNewer(d, leader)) changed = true;
     }
     return changed;

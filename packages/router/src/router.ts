@@ -162,7 +162,10 @@ export class Router {
           break;
         }
         case 'STALE_EPOCH': {
-          const descriptors = [...(err.details.currentShard ? [err.details.currentShard] : []), ...(err.details.newShards ?? [])];
+          const descriptors = [
+            ...(err.details.currentShard ? [err.details.currentShard] : []),
+            ...(err.details.newShards ?? []),
+          ];
           if (!this.table.applyDescriptors(descriptors)) {
             failures++;
             await this.refresh(ctx.deadlineMs, 'STALE_EPOCH');
@@ -226,7 +229,11 @@ export class Router {
       for (let i = 0; i < n; i++) kvs.push(result.kvs[i]!);
       if (n > 0) {
         const last = result.kvs[n - 1]!;
-        point = { rangeStart: route.shard.start, pos: result.positions[n - 1] ?? ringPosition(last.key), key: last.key };
+        point = {
+          rangeStart: route.shard.start,
+          pos: result.positions[n - 1] ?? ringPosition(last.key),
+          key: last.key,
+        };
       }
       if (result.done && n === result.kvs.length) {
         if (route.shard.end >= RING_END) return { kvs, nextCursor: Buffer.alloc(0) };
@@ -245,13 +252,17 @@ export class Router {
   async flush(deadlineMs: number): Promise<number> {
     if (!this.table.hasMap) await this.refresh(deadlineMs, 'FLUSH');
     const routes = this.table.all();
-    const ranges = routes.length > 0 ? routes.map((r) => [r.shard.start, r.shard.end] as const) : [[0, RING_END] as const];
+    const ranges =
+      routes.length > 0 ? routes.map((r) => [r.shard.start, r.shard.end] as const) : [[0, RING_END] as const];
     const counts = await Promise.all(
       ranges.map(async ([start, end]) => {
         let deleted = 0;
         let pos = start;
         while (pos < end) {
-          const { result, route } = await this.execute(pos, 'deleteRange', () => ({}), { deadlineMs, idempotent: true });
+          const { result, route } = await this.execute(pos, 'deleteRange', () => ({}), {
+            deadlineMs,
+            idempotent: true,
+          });
           deleted += result.deleted;
           pos = route.shard.end;
         }

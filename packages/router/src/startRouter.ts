@@ -81,7 +81,7 @@ export async function startRouter(options: RouterOptions): Promise<RouterHandle>
 
   router.start();
   let stopping = false;
-  void router.pd.waitForMap(365 * 24 * 3600 * 1000).then(
+  void router.pd.waitForMap().then(
     () => {
       if (stopping) return;
       health.setStatus('', 'SERVING');
