@@ -15,6 +15,7 @@
  * | TOO_LARGE | a proposal or snapshot chunk exceeds a configured limit |
  * | STORAGE | the storage engine failed; the host stops (a restart recovers from disk) |
  * | INVALID_ARGUMENT | a caller error (bad group spec, bad option) |
+ * | TIMEOUT | the caller's deadline passed; for a proposal the outcome is unknown |
  */
 export type RuntimeErrorCode =
   | 'NOT_LEADER'
@@ -28,7 +29,8 @@ export type RuntimeErrorCode =
   | 'SNAPSHOT_FAILED'
   | 'TOO_LARGE'
   | 'STORAGE'
-  | 'INVALID_ARGUMENT';
+  | 'INVALID_ARGUMENT'
+  | 'TIMEOUT';
 
 export interface RuntimeErrorDetails {
   readonly groupId?: number;

@@ -23,6 +23,8 @@ export class MemoryNetwork {
   #delayMs = 0;
   delivered = 0;
   dropped = 0;
+  /** Batches scheduled for delivery and not yet delivered (tests wait for 0 to settle). */
+  pending = 0;
 
   constructor(opts: { clock: Clock; rng?: () => number }) {
     this.#clock = opts.clock;
@@ -103,7 +105,9 @@ export class MemoryNetwork {
       return;
     }
     const delayMs = Math.max(this.#delayMs, verdict === 'deliver' ? 0 : verdict.delayMs);
+    this.pending++;
     const deliver = (): void => {
+      this.pending--;
       const target = this.#nodes.get(to);
       if (target === undefined || this.isCut(from, to)) {
         this.dropped++;

@@ -1,0 +1,1383 @@
+import { raftpb } from '@omnidict/proto';
+import { decodeConfChange } from '../core/confChangeCodec.js';
+import { RaftError } from '../core/errors.js';
+import { RawNode } from '../core/rawNode.js';
+import type { ConfChangeType, ConfState, Entry, HardState, Message, Ready, ReplicaId, Snapshot } from '../core/types.js';
+import { ConfChangeType as CCT, EntryType, MessageType, StateRole } from '../core/types.js';
+import type { Clock } from './clock.js';
+import { systemClock } from './clock.js';
+import type { ApplyState, Intent } from './codec.js';
+import {
+  ByteReader,
+  ByteWriter,
+  decodeApplyState,
+  decodeConfChangeContext,
+  decodeEntry,
+  decodeHardState,
+  decodeIntent,
+  encodeApplyState,
+  encodeConfChangeContext,
+  encodeEntry,
+  encodeHardState,
+  encodeIntent,
+  fromPbMessage,
+  toPbMessage,
+} from './codec.js';
+import type { KvEngine, KvOp } from './engine.js';
+import { RuntimeError } from './errors.js';
+import {
+  ALL_GROUPS_RANGE,
+  applyStateKey,
+  descriptorKey,
+  entryKey,
+  hardStateKey,
+  intentKey,
+  KeySuffix,
+  parseGroupKey,
+  stagedChunkKey,
+  stagedChunkRange,
+} from './keys.js';
+import type { Logger } from './logger.js';
+import { noopLogger } from './logger.js';
+import { LogMirror } from './logMirror.js';
+import type { GroupInput, ProposalResult, Waiter } from './replica.js';
+import { Replica } from './replica.js';
+import type { CommittedEntry, StateMachine, StateMachineFactory, WriteBatch } from './stateMachine.js';
+import type { Transport, TransportHandler } from './transport.js';
+import type { GroupId, NodeId, PeerSpec } from './types.js';
+
+export interface RaftHostConfig {
+  readonly nodeId: NodeId;
+  /** The process's one database; the host does not close it. */
+  readonly engine: KvEngine;
+  readonly transport: Transport;
+  readonly stateMachine: StateMachineFactory;
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+  /** Uniform [0,1) randomness for election timeouts. Defaults to a PRNG seeded from `rngSeed`. */
+  readonly rng?: () => number;
+  readonly rngSeed?: number;
+  /** Wall time of one Raft tick. Default 100 ms. */
+  readonly tickMs?: number;
+  /** Default 10 ticks (randomized in [e, 2e) by the core). */
+  readonly electionTicks?: number;
+  /** Default 2 ticks. */
+  readonly heartbeatTicks?: number;
+  readonly maxSizePerMsgBytes?: number;
+  readonly maxInflightMsgs?: number;
+  /** Entries kept below appliedIndex when truncating the log (followers this close catch up by log). */
+  readonly logLagEntries?: number;
+  /** Snapshot chunk limit (each gRPC message stays under it). Default 1 MiB. */
+  readonly snapshotChunkBytes?: number;
+  /** Inbound Raft messages queued but not yet stepped, over all groups; beyond it batches are dropped. */
+  readonly maxInboundMessages?: number;
+  /** Groups drained per scheduler turn. */
+  readonly maxGroupsPerTurn?: number;
+  readonly maxProposalBytes?: number;
+  /** Quiesce idle groups (default true). */
+  readonly quiesce?: boolean;
+  /**
+   * Called for a message to a group this host does not have. Return true to create an empty
+   * (uninitialized) replica that a snapshot will fill — e.g. a learner being added here. The KV node
+   * must refuse when the group's range overlaps a local replica that has not applied its split yet.
+   */
+  readonly onUnknownGroup?: (info: UnknownGroupInfo) => boolean;
+}
+
+export interface UnknownGroupInfo {
+  readonly groupId: GroupId;
+  readonly replicaId: ReplicaId;
+  readonly fromNode: NodeId;
+  /** The sender's group descriptor, when it attached one. */
+  readonly groupContext: Uint8Array;
+}
+
+export interface CreateGroupSpec {
+  readonly groupId: GroupId;
+  /** This host's replica. */
+  readonly replicaId: ReplicaId;
+  /** The initial members, including this one. Every member is created with the same list. */
+  readonly peers: readonly PeerSpec[];
+  readonly descriptor?: Uint8Array;
+}
+
+export interface GroupStatus {
+  readonly groupId: GroupId;
+  readonly replicaId: ReplicaId;
+  readonly role: 'leader' | 'follower' | 'candidate' | 'preCandidate';
+  readonly leaderReplicaId: ReplicaId;
+  readonly leaderNodeId: NodeId;
+  readonly term: number;
+  readonly commitIndex: number;
+  readonly appliedIndex: number;
+  readonly truncatedIndex: number;
+  readonly lastIndex: number;
+  readonly quiesced: boolean;
+  readonly confState: ConfState;
+  readonly peers: ReadonlyMap<ReplicaId, NodeId>;
+}
+
+export interface HostStats {
+  turns: number;
+  /** Durable (sync) batches written by the scheduler. */
+  syncWrites: number;
+  /** Committed entries applied (all groups). */
+  appliedEntries: number;
+  batchesSent: number;
+  messagesSent: number;
+  inboundDropped: number;
+  snapshotsSent: number;
+  snapshotsInstalled: number;
+}
+
+export interface ProposeOptions {
+  /** Reject with TIMEOUT after this long (the proposal may still commit). */
+  readonly timeoutMs?: number;
+}
+
+const EMPTY = new Uint8Array();
+const ROLE_NAMES = ['follower', 'candidate', 'leader', 'preCandidate'] as const;
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface TurnWork {
+  readonly g: Replica;
+  readonly rd: Ready;
+  /** The Ready consumed a staged snapshot (or the stepped Snap message was refused by Raft). */
+  readonly steppedSnapshot: boolean;
+}
+
+interface PreparedWork extends TurnWork {
+  readonly applyState: ApplyState;
+  readonly results: Array<{ index: number; term: number; result: unknown }>;
+  readonly truncateTo: number;
+  readonly descriptor: Uint8Array | undefined;
+}
+
+/** Snapshot stream layout: chunk 0 is the runtime's meta (apply state + descriptor); the rest are the state machine's. */
+function encodeSnapshotMeta(applyState: ApplyState, descriptor: Uint8Array | undefined): Uint8Array {
+  const w = new ByteWriter().u8(1).bytes(encodeApplyState(applyState));
+  if (descriptor === undefined) w.u8(0);
+  else w.u8(1).bytes(descriptor);
+  return w.finish();
+}
+
+function decodeSnapshotMeta(b: Uint8Array): { applyState: ApplyState; descriptor: Uint8Array | undefined } {
+  const r = new ByteReader(b);
+  if (r.u8() !== 1) throw new Error('unsupported snapshot meta version');
+  const applyState = decodeApplyState(r.bytes());
+  const descriptor = r.u8() === 1 ? r.bytes().slice() : undefined;
+  return { applyState, descriptor };
+}
+
+function toRuntimeError(e: unknown, g: Replica): Error {
+  if (e instanceof RaftError) {
+    switch (e.code) {
+      case 'NOT_LEADER':
+        return new RuntimeError('NOT_LEADER', e.message, {
+          groupId: g.groupId,
+          leaderReplicaId: e.leaderId,
+          leaderNodeId: g.peerNode(e.leaderId) ?? 0,
+        });
+      case 'PROPOSAL_DROPPED':
+      case 'TRANSFER_IN_PROGRESS':
+      case 'CONF_CHANGE_PENDING':
+        return new RuntimeError(e.code, e.message, { groupId: g.groupId });
+      default:
+        return new RuntimeError('PROPOSAL_DROPPED', e.message, { groupId: g.groupId, cause: e });
+    }
+  }
+  return e instanceof Error ? e : new Error(String(e));
+}
+
+/**
+ * RaftHost runs many Raft groups in one process (TiKV raftstore / CockroachDB Store style).
+ *
+ * - Scheduler: each replica has flags (ticks, inbox, inputs); an event queues it once in the run
+ *   queue. A setImmediate-driven loop drains up to `maxGroupsPerTurn` replicas per turn, collects
+ *   their Readys, and handles them together.
+ * - Group commit: the Raft writes (entries, hard state) of every replica in the turn, their applied
+ *   data and apply states go into ONE `write(ops, { sync })`. Messages are sent, proposals resolved
+ *   and Readys advanced only after it resolves. At most one scheduler write is in flight.
+ * - Quiescence: a leader with nothing in flight stops ticking and tells its followers, which stop
+ *   too. A proposal or message wakes a group; a follower also wakes when its leader's process has
+ *   not been heard from for an election timeout (processes exchange keepalives on the transport).
+ */
+export class RaftHost {
+  readonly nodeId: NodeId;
+  readonly stats: HostStats = {
+    turns: 0,
+    syncWrites: 0,
+    appliedEntries: 0,
+    batchesSent: 0,
+    messagesSent: 0,
+    inboundDropped: 0,
+    snapshotsSent: 0,
+    snapshotsInstalled: 0,
+  };
+
+  readonly #engine: KvEngine;
+  readonly #transport: Transport;
+  readonly #factory: StateMachineFactory;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #rng: () => number;
+  readonly #tickMs: number;
+  readonly #electionTicks: number;
+  readonly #heartbeatTicks: number;
+  readonly #maxSizePerMsg: number;
+  readonly #maxInflight: number;
+  readonly #lag: number;
+  readonly #chunkBytes: number;
+  readonly #maxInbound: number;
+  readonly #maxGroupsPerTurn: number;
+  readonly #maxProposalBytes: number;
+  readonly #quiesceEnabled: boolean;
+  readonly #onUnknownGroup: ((info: UnknownGroupInfo) => boolean) | undefined;
+
+  readonly #groups = new Map<GroupId, Replica>();
+  /** Non-quiesced replicas: the only ones ticked. */
+  readonly #active = new Set<Replica>();
+  #runQueue: Replica[] = [];
+  #inboundQueued = 0;
+  #loopScheduled = false;
+  #turnRunning: Promise<void> | undefined;
+  #closed = false;
+  #failed: Error | undefined;
+  #cancelTick: (() => void) | undefined;
+  #tickCount = 0;
+  #readSeq = 0;
+  /** Per peer process: last time anything arrived from it, and whether we consider it down. */
+  readonly #lastHeardMs = new Map<NodeId, number>();
+  readonly #peerDown = new Set<NodeId>();
+  #peerNodes: NodeId[] = [];
+  #peersDirty = true;
+  #idleWaiters: Array<() => void> = [];
+
+  private constructor(config: RaftHostConfig) {
+    this.nodeId = config.nodeId;
+    this.#engine = config.engine;
+    this.#transport = config.transport;
+    this.#factory = config.stateMachine;
+    this.#clock = config.clock ?? systemClock;
+    this.#log = (config.logger ?? noopLogger).child({ nodeId: config.nodeId });
+    this.#rng = config.rng ?? mulberry32(config.rngSeed ?? Math.floor(Math.random() * 2 ** 32));
+    this.#tickMs = config.tickMs ?? 100;
+    this.#electionTicks = config.electionTicks ?? 10;
+    this.#heartbeatTicks = config.heartbeatTicks ?? 2;
+    this.#maxSizePerMsg = config.maxSizePerMsgBytes ?? 1 << 20;
+    this.#maxInflight = config.maxInflightMsgs ?? 256;
+    this.#lag = config.logLagEntries ?? 512;
+    this.#chunkBytes = config.snapshotChunkBytes ?? 1 << 20;
+    this.#maxInbound = config.maxInboundMessages ?? 100_000;
+    this.#maxGroupsPerTurn = config.maxGroupsPerTurn ?? 4096;
+    this.#maxProposalBytes = config.maxProposalBytes ?? 8 << 20;
+    this.#quiesceEnabled = config.quiesce ?? true;
+    this.#onUnknownGroup = config.onUnknownGroup;
+  }
+
+  /**
+   * open loads every group from the engine (finishing any snapshot install a crash interrupted),
+   * starts the transport and the tick timer.
+   */
+  static async open(config: RaftHostConfig): Promise<RaftHost> {
+    const host = new RaftHost(config);
+    await host.#load();
+    const handler: TransportHandler = {
+      onBatch: (b) => host.#onBatch(b),
+      onSnapshot: (h, c) => host.#onSnapshot(h, c),
+    };
+    await host.#transport.start(handler);
+    host.#cancelTick = host.#clock.setInterval(() => host.#onTick(), host.#tickMs);
+    host.#log.info({ groups: host.#groups.size }, 'raft host opened');
+    return host;
+  }
+
+  // ------------------------------------------------------------------ public API
+
+  /** createGroup bootstraps a new replica of a group with its initial membership (durably). */
+  async createGroup(spec: CreateGroupSpec): Promise<void> {
+    this.#checkOpen();
+    if (this.#groups.has(spec.groupId)) {
+      throw new RuntimeError('GROUP_EXISTS', `group ${spec.groupId} exists`, { groupId: spec.groupId });
+    }
+    if (!spec.peers.some((p) => p.replicaId === spec.replicaId && p.nodeId === this.nodeId)) {
+      throw new RuntimeError('INVALID_ARGUMENT', `peers must include replica ${spec.replicaId} on node ${this.nodeId}`);
+    }
+    const applyState: ApplyState = {
+      appliedIndex: 0,
+      appliedTerm: 0,
+      truncatedIndex: 0,
+      truncatedTerm: 0,
+      confState: {
+        voters: spec.peers.filter((p) => p.learner !== true).map((p) => p.replicaId),
+        learners: spec.peers.filter((p) => p.learner === true).map((p) => p.replicaId),
+      },
+      peers: new Map(spec.peers.map((p) => [p.replicaId, p.nodeId])),
+    };
+    const hardState: HardState = { term: 0, vote: 0, commit: 0 };
+    const ops: KvOp[] = [
+      { type: 'put', key: applyStateKey(spec.groupId), value: encodeApplyState(applyState) },
+      { type: 'put', key: hardStateKey(spec.groupId), value: encodeHardState(hardState) },
+    ];
+    if (spec.descriptor !== undefined) {
+      ops.push({ type: 'put', key: descriptorKey(spec.groupId), value: spec.descriptor });
+    }
+    await this.#engine.write(ops, { sync: true });
+    this.#checkOpen();
+    this.#addReplica(spec.groupId, spec.replicaId, applyState, hardState, [], spec.descriptor);
+  }
+
+  /**
+   * propose replicates `data` through the group's log. Resolves once the entry is applied on this
+   * replica (the leader) with the state machine's result and the entry's index. Rejects with
+   * NOT_LEADER (leader hints), PROPOSAL_DROPPED, TRANSFER_IN_PROGRESS, TOO_LARGE, CLOSED, TIMEOUT.
+   */
+  propose<R = unknown>(groupId: GroupId, data: Uint8Array, opts: ProposeOptions = {}): Promise<ProposalResult<R>> {
+    return this.#submit(groupId, opts, (g, waiter) => {
+      if (data.length === 0) throw new RuntimeError('INVALID_ARGUMENT', 'empty proposal', { groupId });
+      if (data.length > this.#maxProposalBytes) {
+        throw new RuntimeError('TOO_LARGE', `proposal of ${data.length} bytes exceeds ${this.#maxProposalBytes}`, {
+          groupId,
+        });
+      }
+      this.#rejectIfFollower(g);
+      return { kind: 'propose', data, waiter };
+    }) as Promise<ProposalResult<R>>;
+  }
+
+  /**
+   * proposeConfChange changes membership one replica at a time (add learner, promote with
+   * AddVoter, remove). `nodeId` says which process hosts an added replica. Resolves with the new
+   * ConfState once applied here.
+   */
+  proposeConfChange(
+    groupId: GroupId,
+    change: { type: ConfChangeType; replicaId: ReplicaId; nodeId?: NodeId; context?: Uint8Array },
+    opts: ProposeOptions = {},
+  ): Promise<ProposalResult<ConfState>> {
+    return this.#submit(groupId, opts, (g, waiter) => {
+      this.#rejectIfFollower(g);
+      if (change.type !== CCT.RemoveNode && (change.nodeId ?? 0) === 0) {
+        throw new RuntimeError('INVALID_ARGUMENT', 'adding a replica needs its nodeId', { groupId });
+      }
+      return {
+        kind: 'confChange',
+        type: change.type,
+        replicaId: change.replicaId,
+        context: encodeConfChangeContext(change.nodeId ?? 0, change.context),
+        waiter,
+      };
+    }) as Promise<ProposalResult<ConfState>>;
+  }
+
+  /**
+   * readIndex returns a linearizable read point (§6.4 ReadIndex): resolves with an index once this
+   * replica has applied at least that far, so a read of local state is linearizable.
+   */
+  readIndex(groupId: GroupId, opts: ProposeOptions = {}): Promise<number> {
+    const g = this.#group(groupId);
+    return new Promise<number>((resolve, reject) => {
+      if (this.#closed) return reject(this.#closedError());
+      const ctx = new Uint8Array(12);
+      new DataView(ctx.buffer).setUint32(0, this.nodeId);
+      new DataView(ctx.buffer).setFloat64(4, ++this.#readSeq);
+      const key = Buffer.from(ctx).toString('hex');
+      let cancel: (() => void) | undefined;
+      g.readWaiters.set(key, {
+        resolve: (i) => {
+          cancel?.();
+          resolve(i);
+        },
+        reject: (e) => {
+          cancel?.();
+          reject(e);
+        },
+      });
+      if (opts.timeoutMs !== undefined) {
+        cancel = this.#clock.setTimeout(() => {
+          if (g.readWaiters.delete(key)) reject(new RuntimeError('TIMEOUT', 'read index timed out', { groupId }));
+        }, opts.timeoutMs);
+      }
+      g.inputs.push({ kind: 'readIndex', ctx });
+      this.#wake(g);
+      this.#schedule(g);
+    });
+  }
+
+  /** transferLeader asks the group's leader (this replica) to hand leadership to `to` (thesis §3.10). */
+  transferLeader(groupId: GroupId, to: ReplicaId): void {
+    const g = this.#group(groupId);
+    g.inputs.push({ kind: 'transferLeader', to });
+    this.#wake(g);
+    this.#schedule(g);
+  }
+
+  /** campaign makes this replica start an election now (tests, bootstrapping, leader moves). */
+  campaign(groupId: GroupId): void {
+    const g = this.#group(groupId);
+    g.inputs.push({ kind: 'campaign' });
+    this.#wake(g);
+    this.#schedule(g);
+  }
+
+  hasGroup(groupId: GroupId): boolean {
+    return this.#groups.has(groupId);
+  }
+
+  groupIds(): GroupId[] {
+    return [...this.#groups.keys()];
+  }
+
+  status(groupId: GroupId): GroupStatus {
+    const g = this.#group(groupId);
+    const st = g.node.status();
+    return {
+      groupId,
+      replicaId: g.replicaId,
+      role: ROLE_NAMES[st.softState.role] ?? 'follower',
+      leaderReplicaId: st.softState.leaderId,
+      leaderNodeId: g.peerNode(st.softState.leaderId) ?? 0,
+      term: st.hardState.term,
+      commitIndex: st.hardState.commit,
+      appliedIndex: g.applyState.appliedIndex,
+      truncatedIndex: g.applyState.truncatedIndex,
+      lastIndex: st.lastIndex,
+      quiesced: g.quiesced,
+      confState: g.applyState.confState,
+      peers: g.applyState.peers,
+    };
+  }
+
+  /** Number of groups currently ticking (not quiesced). */
+  get activeGroupCount(): number {
+    return this.#active.size;
+  }
+
+  /** idle resolves when the run queue is empty and no scheduler turn is running. */
+  idle(): Promise<void> {
+    if (this.#isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /**
+   * close stops the host. Graceful: waits for the running turn. `abrupt: true` simulates a crash:
+   * nothing more is written or sent (a write already handed to the engine may or may not land).
+   * Pending proposals reject with CLOSED. The engine is left open for the caller to close.
+   */
+  async close(opts: { abrupt?: boolean } = {}): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#cancelTick?.();
+    if (opts.abrupt !== true && this.#turnRunning !== undefined) await this.#turnRunning.catch(() => {});
+    const err = this.#closedError();
+    for (const g of this.#groups.values()) this.#failReplica(g, err);
+    await this.#transport.close();
+    for (const w of this.#idleWaiters.splice(0)) w();
+    this.#log.info({}, opts.abrupt === true ? 'raft host stopped abruptly' : 'raft host closed');
+  }
+
+  // ------------------------------------------------------------------ loading
+
+  async #load(): Promise<void> {
+    interface Loaded {
+      entries: Entry[];
+      hardState?: HardState;
+      applyState?: ApplyState;
+      descriptor?: Uint8Array;
+      intent?: Intent;
+    }
+    const loaded = new Map<GroupId, Loaded>();
+    for await (const [key, value] of this.#engine.iterate(ALL_GROUPS_RANGE)) {
+      const k = parseGroupKey(key);
+      if (k === undefined) continue;
+      let l = loaded.get(k.groupId);
+      if (l === undefined) loaded.set(k.groupId, (l = { entries: [] }));
+      switch (k.suffix) {
+        case KeySuffix.Entry:
+          l.entries.push(decodeEntry(k.index, value.slice()));
+          break;
+        case KeySuffix.HardState:
+          l.hardState = decodeHardState(value);
+          break;
+        case KeySuffix.ApplyState:
+          l.applyState = decodeApplyState(value);
+          break;
+        case KeySuffix.Descriptor:
+          l.descriptor = value.slice();
+          break;
+        case KeySuffix.Intent:
+          l.intent = decodeIntent(value);
+          break;
+        default:
+          break;
+      }
+    }
+    for (const [groupId, l] of loaded) {
+      let applyState = l.applyState ?? emptyApplyState();
+      let descriptor = l.descriptor;
+      let entries = l.entries;
+      if (l.intent?.kind === 'install') {
+        // A crash interrupted a snapshot install: the staged chunks are durable, so run it again.
+        this.#log.warn({ groupId, index: l.intent.index }, 'finishing interrupted snapshot install');
+        const sm = this.#factory(groupId, descriptor);
+        const done = await this.#installStaged(groupId, sm, l.intent, applyState, entries.map((e) => e.index));
+        await this.#engine.write(done.ops, { sync: true });
+        applyState = done.applyState;
+        descriptor = done.descriptor ?? descriptor;
+        entries = [];
+      }
+      entries = entries.filter((e) => e.index > applyState.truncatedIndex);
+      const hs = l.hardState ?? { term: 0, vote: 0, commit: 0 };
+      const lastIndex = entries[entries.length - 1]?.index ?? applyState.truncatedIndex;
+      // Applied entries are committed: the hard state may lag a snapshot install that crashed before it was saved.
+      const commit = Math.min(Math.max(hs.commit, applyState.appliedIndex), lastIndex);
+      if (l.hardState === undefined && l.applyState === undefined) continue; // only staging leftovers
+      const self = findSelf(applyState, this.nodeId);
+      if (self === 0) {
+        this.#log.warn({ groupId }, 'group on disk has no replica on this node; skipped');
+        continue;
+      }
+      this.#addReplica(groupId, self, applyState, { ...hs, commit }, entries, descriptor);
+    }
+  }
+
+  #addReplica(
+    groupId: GroupId,
+    replicaId: ReplicaId,
+    applyState: ApplyState,
+    hardState: HardState,
+    entries: readonly Entry[],
+    descriptor: Uint8Array | undefined,
+  ): Replica {
+    let replica: Replica | undefined;
+    const mirror = new LogMirror(
+      { index: applyState.truncatedIndex, term: applyState.truncatedTerm },
+      applyState.confState,
+      hardState,
+      entries,
+      () => (replica as Replica).applyState,
+    );
+    const log = this.#log.child({ groupId, replicaId });
+    const node = new RawNode({
+      id: replicaId,
+      electionTick: this.#electionTicks,
+      heartbeatTick: this.#heartbeatTicks,
+      storage: mirror,
+      applied: applyState.appliedIndex,
+      maxSizePerMsg: this.#maxSizePerMsg,
+      maxInflightMsgs: this.#maxInflight,
+      checkQuorum: true,
+      preVote: true,
+      readOnlyOption: 'safe',
+      rng: this.#rng,
+      logger: log,
+    });
+    replica = new Replica({
+      groupId,
+      replicaId,
+      node,
+      mirror,
+      sm: this.#factory(groupId, descriptor),
+      applyState,
+      hardState,
+      descriptor,
+    });
+    this.#groups.set(groupId, replica);
+    this.#active.add(replica);
+    this.#peersDirty = true;
+    return replica;
+  }
+
+  // ------------------------------------------------------------------ scheduler
+
+  #schedule(g: Replica): void {
+    if (!g.scheduled) {
+      g.scheduled = true;
+      this.#runQueue.push(g);
+    }
+    this.#kick();
+  }
+
+  #kick(): void {
+    if (this.#loopScheduled || this.#turnRunning !== undefined || this.#closed) return;
+    this.#loopScheduled = true;
+    setImmediate(() => {
+      this.#loopScheduled = false;
+      if (this.#closed || this.#turnRunning !== undefined) return;
+      const p = this.#turn().catch((e: unknown) => this.#fail(e));
+      this.#turnRunning = p;
+      void p.finally(() => {
+        this.#turnRunning = undefined;
+        if (this.#runQueue.length > 0) this.#kick();
+        else if (this.#isIdle()) for (const w of this.#idleWaiters.splice(0)) w();
+      });
+    });
+  }
+
+  #isIdle(): boolean {
+    return this.#closed || (this.#runQueue.length === 0 && this.#turnRunning === undefined && !this.#loopScheduled);
+  }
+
+  #onTick(): void {
+    if (this.#closed) return;
+    this.#tickCount++;
+    for (const g of this.#active) {
+      g.pendingTicks++;
+      this.#schedule(g);
+    }
+    this.#checkPeers();
+  }
+
+  /** One scheduler turn: drain queued replicas, collect Readys, persist them in one batch, then send/apply/advance. */
+  async #turn(): Promise<void> {
+    this.stats.turns++;
+    const take = this.#runQueue.length <= this.#maxGroupsPerTurn ? this.#runQueue : this.#runQueue.slice(0, this.#maxGroupsPerTurn);
+    this.#runQueue = take === this.#runQueue ? [] : this.#runQueue.slice(this.#maxGroupsPerTurn);
+    const work: TurnWork[] = [];
+    const drained: Replica[] = [];
+    for (const g of take) {
+      g.scheduled = false;
+      if (this.#groups.get(g.groupId) !== g) continue;
+      const steppedSnapshot = this.#drain(g);
+      drained.push(g);
+      if (g.node.hasReady()) work.push({ g, rd: g.node.ready(), steppedSnapshot });
+      else if (steppedSnapshot) g.staged = undefined;
+    }
+    const outbox = new Map<NodeId, raftpb.MessageBatch>();
+    if (work.length > 0) {
+      const prepared: PreparedWork[] = [];
+      const ops: KvOp[] = [];
+      let sync = false;
+      for (const w of work) {
+        prepared.push(await this.#prepare(w, ops));
+        if (w.rd.mustSync) sync = true;
+        if (this.#closed) return;
+      }
+      if (ops.length > 0) {
+        await this.#engine.write(ops, { sync });
+        if (sync) this.stats.syncWrites++;
+      }
+      if (this.#closed) return;
+      for (const p of prepared) this.#finish(p, outbox);
+    }
+    for (const g of drained) this.#maybeQuiesce(g, outbox);
+    this.#flush(outbox);
+  }
+
+  /** drain feeds the replica's queued ticks, messages and requests into the core. Returns whether a Snap was stepped. */
+  #drain(g: Replica): boolean {
+    const node = g.node;
+    for (; g.pendingTicks > 0; g.pendingTicks--) node.tick();
+    let steppedSnapshot = false;
+    if (g.inbox.length > 0) {
+      this.#inboundQueued -= g.inbox.length;
+      for (const m of g.inbox.splice(0)) {
+        if (m.type === MessageType.Snap) steppedSnapshot = true;
+        try {
+          node.step(m);
+        } catch (e) {
+          this.#log.warn({ groupId: g.groupId, type: m.type, from: m.from, err: String(e) }, 'dropped message: step failed');
+        }
+      }
+    }
+    for (const input of g.inputs.splice(0)) this.#handleInput(g, input);
+    return steppedSnapshot;
+  }
+
+  #handleInput(g: Replica, input: GroupInput): void {
+    const node = g.node;
+    switch (input.kind) {
+      case 'propose':
+      case 'confChange': {
+        try {
+          const at =
+            input.kind === 'propose'
+              ? node.propose(input.data)
+              : node.proposeConfChange({ type: input.type as ConfChangeType, replicaId: input.replicaId, context: input.context });
+          g.waiters.set(at.index, { term: at.term, resolve: input.waiter.resolve, reject: input.waiter.reject });
+        } catch (e) {
+          input.waiter.reject(toRuntimeError(e, g));
+        }
+        return;
+      }
+      case 'transferLeader':
+        node.transferLeader(input.to);
+        return;
+      case 'campaign':
+        node.campaign();
+        return;
+      case 'readIndex':
+        node.readIndex(input.ctx);
+        return;
+      case 'reportSnapshot':
+        node.reportSnapshot(input.to, input.ok);
+        return;
+      case 'reportUnreachable':
+        node.reportUnreachable(input.to);
+        return;
+    }
+  }
+
+  /**
+   * prepare adds one Ready's durable effects to the turn's batch: snapshot install (its non-atomic
+   * part runs now, behind a durable intent), entries, hard state, the state machine's writes for
+   * committed entries, the new apply state and log truncation.
+   */
+  async #prepare(w: TurnWork, ops: KvOp[]): Promise<PreparedWork> {
+    const { g, rd } = w;
+    const gid = g.groupId;
+    let applyState = g.applyState;
+    let descriptor = g.descriptor;
+    let applyStateDirty = g.applyStateUnsaved;
+    g.applyStateUnsaved = false;
+    // Index of the last entry currently on disk, to delete entries a snapshot or a conflict replaces.
+    let diskLast = g.mirror.lastIndex();
+    if (rd.snapshot !== undefined) {
+      const md = rd.snapshot.metadata;
+      const staged = g.staged;
+      if (staged === undefined || staged.index !== md.index || staged.term !== md.term) {
+        throw new Error(`group ${gid}: Ready has snapshot ${md.index}/${md.term} but staged is ${JSON.stringify(staged)}`);
+      }
+      const intent: Intent = { kind: 'install', index: md.index, term: md.term, chunkCount: staged.chunkCount };
+      await this.#engine.write([{ type: 'put', key: intentKey(gid), value: encodeIntent(intent) }], { sync: true });
+      const entryIndexes: number[] = [];
+      for (let i = applyState.truncatedIndex + 1; i <= diskLast; i++) entryIndexes.push(i);
+      const done = await this.#installStaged(gid, g.sm, intent, applyState, entryIndexes);
+      ops.push(...done.ops);
+      applyState = done.applyState;
+      descriptor = done.descriptor ?? descriptor;
+      diskLast = md.index;
+      this.stats.snapshotsInstalled++;
+    }
+    if (rd.entries.length > 0) {
+      for (const e of rd.entries) ops.push({ type: 'put', key: entryKey(gid, e.index), value: encodeEntry(e) });
+      const newLast = (rd.entries[rd.entries.length - 1] as Entry).index;
+      for (let i = newLast + 1; i <= diskLast; i++) ops.push({ type: 'del', key: entryKey(gid, i) });
+    }
+    if (rd.hardState !== undefined) {
+      ops.push({ type: 'put', key: hardStateKey(gid), value: encodeHardState(rd.hardState) });
+    }
+    const results: PreparedWork['results'] = [];
+    if (rd.committedEntries.length > 0) {
+      const applied = await this.#apply(g, rd.committedEntries, applyState, ops);
+      applyState = applied.applyState;
+      descriptor = applied.descriptor ?? descriptor;
+      results.push(...applied.results);
+      applyStateDirty = true;
+    }
+    // Truncate the log behind the applied index, keeping `lag` entries for followers slightly behind.
+    let truncateTo = 0;
+    const target = applyState.appliedIndex - this.#lag;
+    if (target - applyState.truncatedIndex >= Math.max(1, this.#lag) && target <= g.mirror.lastIndex()) {
+      truncateTo = target;
+      for (let i = applyState.truncatedIndex + 1; i <= target; i++) ops.push({ type: 'del', key: entryKey(gid, i) });
+      applyState = { ...applyState, truncatedIndex: target, truncatedTerm: g.mirror.term(target) };
+      applyStateDirty = true;
+    }
+    if (applyStateDirty) ops.push({ type: 'put', key: applyStateKey(gid), value: encodeApplyState(applyState) });
+    return { ...w, applyState, results, truncateTo, descriptor };
+  }
+
+  async #apply(
+    g: Replica,
+    committed: readonly Entry[],
+    base: ApplyState,
+    ops: KvOp[],
+  ): Promise<{ applyState: ApplyState; results: PreparedWork['results']; descriptor: Uint8Array | undefined }> {
+    let confState = base.confState;
+    let peers: Map<ReplicaId, NodeId> | undefined;
+    const smEntries: CommittedEntry[] = [];
+    for (const e of committed) {
+      if (e.type === EntryType.ConfChange) {
+        const cc = decodeConfChange(e.data);
+        const ctx = decodeConfChangeContext(cc.context);
+        confState = g.node.applyConfChange(cc);
+        peers ??= new Map(base.peers);
+        if (cc.type === CCT.RemoveNode) peers.delete(cc.replicaId);
+        else if (ctx.nodeId !== 0) peers.set(cc.replicaId, ctx.nodeId);
+        smEntries.push({
+          kind: 'confChange',
+          index: e.index,
+          term: e.term,
+          change: { type: cc.type, replicaId: cc.replicaId, nodeId: ctx.nodeId || (base.peers.get(cc.replicaId) ?? 0), context: ctx.appContext },
+          confState,
+        });
+      } else if (e.data.length > 0) {
+        smEntries.push({ kind: 'normal', index: e.index, term: e.term, data: e.data });
+      }
+    }
+    let descriptor: Uint8Array | undefined;
+    const batch: WriteBatch = {
+      put: (key, value) => ops.push({ type: 'put', key, value }),
+      del: (key) => ops.push({ type: 'del', key }),
+    };
+    const smResults =
+      smEntries.length === 0
+        ? []
+        : await g.sm.applyEntries(smEntries, {
+            groupId: g.groupId,
+            batch,
+            reader: this.#engine,
+            setDescriptor: (d) => {
+              descriptor = d;
+              ops.push({ type: 'put', key: descriptorKey(g.groupId), value: d });
+            },
+          });
+    const results: PreparedWork['results'] = smEntries.map((e, i) => ({
+      index: e.index,
+      term: e.term,
+      result: e.kind === 'confChange' ? e.confState : smResults[i],
+    }));
+    const last = committed[committed.length - 1] as Entry;
+    this.stats.appliedEntries += committed.length;
+    if (peers !== undefined) this.#peersDirty = true;
+    return {
+      applyState: { ...base, appliedIndex: last.index, appliedTerm: last.term, confState, peers: peers ?? base.peers },
+      results,
+      descriptor,
+    };
+  }
+
+  /** finish runs after the turn's batch is durable: update mirrors, send, resolve proposals and reads, advance. */
+  #finish(p: PreparedWork, outbox: Map<NodeId, raftpb.MessageBatch>): void {
+    const { g, rd } = p;
+    if (rd.snapshot !== undefined) {
+      g.mirror.applySnapshot({ metadata: rd.snapshot.metadata, data: EMPTY });
+      void Promise.resolve(g.sm.onSnapshotInstalled?.(this.#engine)).catch((e: unknown) =>
+        this.#log.error({ groupId: g.groupId, err: String(e) }, 'onSnapshotInstalled failed'),
+      );
+    }
+    if (p.steppedSnapshot) g.staged = undefined;
+    if (rd.entries.length > 0) g.mirror.append(rd.entries);
+    if (rd.hardState !== undefined) {
+      g.mirror.setHardState(rd.hardState);
+      g.hardState = rd.hardState;
+    }
+    g.applyState = p.applyState;
+    g.descriptor = p.descriptor;
+    if (p.truncateTo > 0) g.mirror.compact(p.truncateTo);
+    if (rd.softState !== undefined) {
+      g.leaderId = rd.softState.leaderId;
+      g.isLeader = rd.softState.role === StateRole.Leader;
+      if (g.isLeader || rd.softState.leaderId === 0) this.#wake(g);
+    }
+    for (const m of rd.messages) this.#route(g, m, outbox);
+    for (const r of p.results) {
+      const w = g.waiters.get(r.index);
+      if (w === undefined) continue;
+      g.waiters.delete(r.index);
+      if (w.term === r.term) w.resolve({ index: r.index, result: r.result });
+      else w.reject(new RuntimeError('PROPOSAL_DROPPED', `entry ${r.index} was overwritten by term ${r.term}`, { groupId: g.groupId }));
+    }
+    const applied = g.applyState.appliedIndex;
+    if (g.waiters.size > 0 && (rd.snapshot !== undefined || rd.committedEntries.length > 0)) {
+      for (const [index, w] of g.waiters) {
+        if (index > applied) continue;
+        // Covered by a snapshot (or a no-op): this replica never saw the entry applied.
+        g.waiters.delete(index);
+        w.reject(new RuntimeError('PROPOSAL_DROPPED', `entry ${index} outcome unknown here`, { groupId: g.groupId }));
+      }
+    }
+    for (const rs of rd.readStates) {
+      const key = Buffer.from(rs.requestCtx).toString('hex');
+      const w = g.readWaiters.get(key);
+      if (w === undefined) continue;
+      g.readWaiters.delete(key);
+      g.pendingReads.push({ index: rs.index, resolve: w.resolve });
+    }
+    if (g.pendingReads.length > 0) {
+      const still: typeof g.pendingReads = [];
+      for (const r of g.pendingReads) {
+        if (r.index <= applied) r.resolve(r.index);
+        else still.push(r);
+      }
+      g.pendingReads.splice(0, g.pendingReads.length, ...still);
+    }
+    g.node.advance(rd);
+    // advance may reveal more work (e.g. entries committed by this Ready's acks): run again.
+    if (g.node.hasReady()) this.#schedule(g);
+  }
+
+  // ------------------------------------------------------------------ messages out
+
+  #batchFor(outbox: Map<NodeId, raftpb.MessageBatch>, node: NodeId): raftpb.MessageBatch {
+    let b = outbox.get(node);
+    if (b === undefined) {
+      b = { fromNode: this.nodeId, messages: [], heartbeats: [], heartbeatResponses: [], quiescedGroups: [] };
+      outbox.set(node, b);
+    }
+    return b;
+  }
+
+  #route(g: Replica, m: Message, outbox: Map<NodeId, raftpb.MessageBatch>): void {
+    const toNode = g.peerNode(m.to);
+    if (toNode === undefined) {
+      this.#log.debug({ groupId: g.groupId, to: m.to, type: m.type }, 'no address for replica; message dropped');
+      g.inputs.push({ kind: 'reportUnreachable', to: m.to });
+      return;
+    }
+    if (m.type === MessageType.Snap) {
+      void this.#sendSnapshot(g, m, toNode);
+      return;
+    }
+    const b = this.#batchFor(outbox, toNode);
+    if (m.type === MessageType.Heartbeat || m.type === MessageType.HeartbeatResp) {
+      // Coalesced: one compact entry per group in the per-peer batch.
+      const hb: raftpb.CoalescedHeartbeat = {
+        groupId: g.groupId,
+        from: m.from,
+        to: m.to,
+        term: m.term,
+        commit: m.commit,
+        context: (m.context ?? EMPTY) as Buffer,
+      };
+      if (m.type === MessageType.Heartbeat) b.heartbeats.push(hb);
+      else b.heartbeatResponses.push(hb);
+      return;
+    }
+    // Attach the descriptor while the target is not replicating normally: it may not have the group yet.
+    const pr = g.isLeader ? g.node.raft.progress.get(m.to) : undefined;
+    const attach = pr !== undefined && pr.state !== 'replicate' && g.descriptor !== undefined;
+    b.messages.push({
+      groupId: g.groupId,
+      fromNode: this.nodeId,
+      toNode,
+      message: toPbMessage(m),
+      groupContext: (attach ? (g.descriptor as Uint8Array) : EMPTY) as Buffer,
+    });
+  }
+
+  #flush(outbox: Map<NodeId, raftpb.MessageBatch>): void {
+    for (const [node, b] of outbox) {
+      this.stats.batchesSent++;
+      this.stats.messagesSent += b.messages.length + b.heartbeats.length + b.heartbeatResponses.length;
+      this.#transport.send(node, b);
+    }
+  }
+
+  // ------------------------------------------------------------------ messages in
+
+  #onBatch(b: raftpb.MessageBatch): void {
+    if (this.#closed) return;
+    this.#lastHeardMs.set(b.fromNode, this.#clock.nowMs());
+    this.#peerDown.delete(b.fromNode);
+    const n = b.messages.length + b.heartbeats.length + b.heartbeatResponses.length;
+    if (n === 0 && b.quiescedGroups.length === 0) return;
+    if (this.#inboundQueued + n > this.#maxInbound) {
+      // Bounded receive queue: dropping is safe, Raft retransmits.
+      this.stats.inboundDropped += n;
+      this.#log.debug({ fromNode: b.fromNode, messages: n }, 'inbound queue full; batch dropped');
+      return;
+    }
+    for (const gm of b.messages) {
+      if (gm.message === undefined) continue;
+      const g = this.#groups.get(gm.groupId) ?? this.#maybeCreate(gm.groupId, gm.message.to, b.fromNode, gm.groupContext);
+      if (g === undefined) continue;
+      this.#deliver(g, fromPbMessage(gm.message), b.fromNode);
+    }
+    for (const hb of b.heartbeats) {
+      const g = this.#groups.get(hb.groupId);
+      if (g !== undefined) this.#deliver(g, heartbeatMessage(MessageType.Heartbeat, hb), b.fromNode);
+    }
+    for (const hb of b.heartbeatResponses) {
+      const g = this.#groups.get(hb.groupId);
+      if (g !== undefined) this.#deliver(g, heartbeatMessage(MessageType.HeartbeatResp, hb), b.fromNode);
+    }
+    for (const groupId of b.quiescedGroups) {
+      const g = this.#groups.get(groupId);
+      if (g === undefined || g.quiesced) continue;
+      // Followers quiesce on their leader's word, once caught up; anything else keeps them ticking.
+      const st = g.node.status();
+      if (
+        st.softState.role === StateRole.Follower &&
+        st.softState.leaderId !== 0 &&
+        g.peerNode(st.softState.leaderId) === b.fromNode &&
+        g.inbox.length === 0 &&
+        g.inputs.length === 0 &&
+        st.hardState.commit === st.lastIndex &&
+        !g.node.hasReady()
+      ) {
+        this.#quiesce(g);
+      }
+    }
+  }
+
+  #deliver(g: Replica, m: Message, fromNode: NodeId): void {
+    if (!g.applyState.peers.has(m.from)) g.learnedPeers.set(m.from, fromNode);
+    g.inbox.push(m);
+    this.#inboundQueued++;
+    this.#wake(g);
+    this.#schedule(g);
+  }
+
+  #maybeCreate(groupId: GroupId, replicaId: ReplicaId, fromNode: NodeId, groupContext: Uint8Array): Replica | undefined {
+    if (this.#onUnknownGroup === undefined || replicaId === 0) return undefined;
+    if (!this.#onUnknownGroup({ groupId, replicaId, fromNode, groupContext })) return undefined;
+    this.#log.info({ groupId, replicaId, fromNode }, 'creating uninitialized replica for unknown group');
+    // Record itself in peers so a restart finds the replica (and the vote it may have cast) again.
+    const applyState = { ...emptyApplyState(), peers: new Map([[replicaId, this.nodeId]]) };
+    const g = this.#addReplica(groupId, replicaId, applyState, { term: 0, vote: 0, commit: 0 }, [], undefined);
+    g.applyStateUnsaved = true;
+    return g;
+  }
+
+  // ------------------------------------------------------------------ quiescence and liveness
+
+  #quiesce(g: Replica): void {
+    if (g.quiesced) return;
+    g.quiesced = true;
+    this.#active.delete(g);
+    g.pendingTicks = 0;
+  }
+
+  #wake(g: Replica): void {
+    if (!g.quiesced) return;
+    g.quiesced = false;
+    this.#active.add(g);
+  }
+
+  /** A leader with nothing in flight quiesces and tells every follower's process. */
+  #maybeQuiesce(g: Replica, outbox: Map<NodeId, raftpb.MessageBatch>): void {
+    if (!this.#quiesceEnabled || g.quiesced || !g.isLeader || g.scheduled) return;
+    if (g.hasPendingWork() || g.node.hasReady() || !g.node.isQuiescable()) return;
+    this.#quiesce(g);
+    const notified = new Set<NodeId>();
+    for (const [replicaId, node] of g.applyState.peers) {
+      if (replicaId === g.replicaId || notified.has(node)) continue;
+      notified.add(node);
+      this.#batchFor(outbox, node).quiescedGroups.push(g.groupId);
+    }
+  }
+
+  /**
+   * Per-tick: send a keepalive to every peer process each heartbeat interval, and wake quiesced
+   * followers whose leader's process has been silent for an election timeout so they campaign.
+   */
+  #checkPeers(): void {
+    if (this.#peersDirty) {
+      const nodes = new Set<NodeId>();
+      for (const g of this.#groups.values()) for (const n of g.applyState.peers.values()) nodes.add(n);
+      nodes.delete(this.nodeId);
+      this.#peerNodes = [...nodes];
+      this.#peersDirty = false;
+    }
+    const now = this.#clock.nowMs();
+    const sendKeepalive = this.#tickCount % this.#heartbeatTicks === 0;
+    const deadAfterMs = this.#electionTicks * this.#tickMs;
+    for (const node of this.#peerNodes) {
+      if (sendKeepalive) {
+        this.#transport.send(node, {
+          fromNode: this.nodeId,
+          messages: [],
+          heartbeats: [],
+          heartbeatResponses: [],
+          quiescedGroups: [],
+        });
+      }
+      const last = this.#lastHeardMs.get(node);
+      if (last === undefined) {
+        this.#lastHeardMs.set(node, now);
+        continue;
+      }
+      if (now - last >= deadAfterMs && !this.#peerDown.has(node)) {
+        this.#peerDown.add(node);
+        let woken = 0;
+        for (const g of this.#groups.values()) {
+          if (g.quiesced && g.peerNode(g.leaderId) === node) {
+            this.#wake(g);
+            woken++;
+          }
+        }
+        this.#log.warn({ peerNode: node, woken }, 'peer process silent for an election timeout');
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ snapshots
+
+  /**
+   * sendSnapshot streams the group's state to a follower: data and apply state are read through ONE
+   * LSM snapshot taken now (between scheduler writes), so they agree; the Raft metadata sent is the
+   * apply state's, which is at least as new as what the core asked for.
+   */
+  async #sendSnapshot(g: Replica, m: Message, toNode: NodeId): Promise<void> {
+    if (g.sendingSnapshots.has(m.to)) return;
+    g.sendingSnapshots.add(m.to);
+    const view = this.#engine.snapshot();
+    let ok = false;
+    try {
+      const raw = await view.get(applyStateKey(g.groupId));
+      if (raw === undefined) throw new Error('no apply state');
+      const applyState = decodeApplyState(raw);
+      const descriptor = await view.get(descriptorKey(g.groupId));
+      const snapshot: Snapshot = {
+        metadata: { index: applyState.appliedIndex, term: applyState.appliedTerm, confState: applyState.confState },
+        data: EMPTY,
+      };
+      const header: raftpb.GroupMessage = {
+        groupId: g.groupId,
+        fromNode: this.nodeId,
+        toNode,
+        message: toPbMessage({ ...m, snapshot }),
+        groupContext: (descriptor ?? EMPTY) as Buffer,
+      };
+      const limit = this.#chunkBytes;
+      const sm = g.sm;
+      async function* chunks(): AsyncIterable<Uint8Array> {
+        yield encodeSnapshotMeta(applyState, descriptor);
+        for await (const c of sm.snapshotChunks(view, limit)) {
+          if (c.length > limit) throw new RuntimeError('TOO_LARGE', `snapshot chunk of ${c.length} bytes over ${limit}`);
+          yield c;
+        }
+      }
+      this.#log.info({ groupId: g.groupId, to: m.to, toNode, index: applyState.appliedIndex }, 'sending snapshot');
+      await this.#transport.sendSnapshot(toNode, header, chunks());
+      ok = true;
+      this.stats.snapshotsSent++;
+    } catch (e) {
+      this.#log.warn({ groupId: g.groupId, to: m.to, err: String(e) }, 'snapshot send failed; Raft will retry');
+    } finally {
+      await view.close().catch(() => {});
+      g.sendingSnapshots.delete(m.to);
+      if (!this.#closed && this.#groups.get(g.groupId) === g) {
+        g.inputs.push({ kind: 'reportSnapshot', to: m.to, ok });
+        this.#wake(g);
+        this.#schedule(g);
+      }
+    }
+  }
+
+  /**
+   * onSnapshot stages an inbound snapshot's chunks durably under the group's staging keys, then
+   * hands the Snap message to Raft. The install happens when Raft's Ready carries the snapshot.
+   */
+  async #onSnapshot(header: raftpb.GroupMessage, chunks: AsyncIterable<Uint8Array>): Promise<void> {
+    if (this.#closed) throw this.#closedError();
+    const pm = header.message;
+    if (pm === undefined || pm.type !== MessageType.Snap || pm.snapshot === undefined) {
+      throw new RuntimeError('INVALID_ARGUMENT', 'snapshot header without a Snap message');
+    }
+    const gid = header.groupId;
+    const g = this.#groups.get(gid) ?? this.#maybeCreate(gid, pm.to, header.fromNode, header.groupContext);
+    if (g === undefined) throw new RuntimeError('GROUP_NOT_FOUND', `no replica of group ${gid}`, { groupId: gid });
+    if (g.receivingSnapshot || g.staged !== undefined) {
+      throw new RuntimeError('SNAPSHOT_FAILED', `group ${gid} is already receiving or installing a snapshot`);
+    }
+    g.receivingSnapshot = true;
+    try {
+      // Leftovers of an abandoned receive are garbage: no intent refers to them.
+      await this.#engine.clearRange(stagedChunkRange(gid));
+      let seq = 0;
+      let ops: KvOp[] = [];
+      let bytes = 0;
+      for await (const c of chunks) {
+        ops.push({ type: 'put', key: stagedChunkKey(gid, seq++), value: c });
+        bytes += c.length;
+        if (bytes >= 4 << 20) {
+          await this.#engine.write(ops, { sync: false });
+          ops = [];
+          bytes = 0;
+        }
+        if (this.#closed) throw this.#closedError();
+      }
+      await this.#engine.write(ops, { sync: true });
+      if (this.#closed || this.#groups.get(gid) !== g) throw this.#closedError();
+      const msg = fromPbMessage(pm);
+      const md = (msg.snapshot as Snapshot).metadata;
+      g.staged = { index: md.index, term: md.term, chunkCount: seq };
+      this.#deliver(g, msg, header.fromNode);
+      this.#log.info({ groupId: gid, index: md.index, chunks: seq }, 'snapshot received and staged');
+    } finally {
+      g.receivingSnapshot = false;
+    }
+  }
+
+  /**
+   * installStaged replays staged chunks into the state machine (idempotent; used by a live install
+   * and by a restart that finds an install intent) and returns the ops that complete it atomically:
+   * new apply state and descriptor, deletion of the replaced log, staged chunks and the intent.
+   */
+  async #installStaged(
+    gid: GroupId,
+    sm: StateMachine,
+    intent: Extract<Intent, { kind: 'install' }>,
+    before: ApplyState,
+    entryIndexesOnDisk: readonly number[],
+  ): Promise<{ ops: KvOp[]; applyState: ApplyState; descriptor: Uint8Array | undefined }> {
+    const it = this.#engine.iterate(stagedChunkRange(gid))[Symbol.asyncIterator]();
+    let count = 0;
+    let meta: ReturnType<typeof decodeSnapshotMeta>;
+    try {
+      const first = await it.next();
+      if (first.done === true) throw new Error(`group ${gid}: staged snapshot is empty`);
+      count++;
+      meta = decodeSnapshotMeta(first.value[1]);
+      const rest: AsyncIterable<Uint8Array> = {
+        [Symbol.asyncIterator]: () => ({
+          next: async (): Promise<IteratorResult<Uint8Array>> => {
+            const r = await it.next();
+            if (r.done === true) return { done: true, value: undefined };
+            count++;
+            return { done: false, value: r.value[1] };
+          },
+        }),
+      };
+      await sm.installSnapshot(rest, {
+        clearRange: (range) => this.#engine.clearRange(range),
+        write: (ops) => this.#engine.write(ops, { sync: false }),
+      });
+    } finally {
+      await it.return?.();
+    }
+    if (count !== intent.chunkCount) {
+      throw new Error(`group ${gid}: staged snapshot has ${count} chunks, intent says ${intent.chunkCount}`);
+    }
+    const applyState: ApplyState = {
+      appliedIndex: intent.index,
+      appliedTerm: intent.term,
+      truncatedIndex: intent.index,
+      truncatedTerm: intent.term,
+      confState: meta.applyState.confState,
+      peers: meta.applyState.peers,
+    };
+    const ops: KvOp[] = [{ type: 'put', key: applyStateKey(gid), value: encodeApplyState(applyState) }];
+    if (meta.descriptor !== undefined) ops.push({ type: 'put', key: descriptorKey(gid), value: meta.descriptor });
+    for (const i of entryIndexesOnDisk) ops.push({ type: 'del', key: entryKey(gid, i) });
+    for (let s = 0; s < intent.chunkCount; s++) ops.push({ type: 'del', key: stagedChunkKey(gid, s) });
+    ops.push({ type: 'del', key: intentKey(gid) });
+    void before;
+    this.#peersDirty = true;
+    return { ops, applyState, descriptor: meta.descriptor };
+  }
+
+  // ------------------------------------------------------------------ helpers
+
+  #submit(
+    groupId: GroupId,
+    opts: ProposeOptions,
+    make: (g: Replica, waiter: Omit<Waiter, 'term'>) => GroupInput,
+  ): Promise<ProposalResult> {
+    return new Promise<ProposalResult>((resolve, reject) => {
+      try {
+        this.#checkOpen();
+        const g = this.#group(groupId);
+        let cancel: (() => void) | undefined;
+        let settled = false;
+        const waiter: Omit<Waiter, 'term'> = {
+          resolve: (r) => {
+            if (settled) return;
+            settled = true;
+            cancel?.();
+            resolve(r);
+          },
+          reject: (e) => {
+            if (settled) return;
+            settled = true;
+            cancel?.();
+            reject(e);
+          },
+        };
+        const input = make(g, waiter);
+        if (opts.timeoutMs !== undefined) {
+          cancel = this.#clock.setTimeout(
+            () => waiter.reject(new RuntimeError('TIMEOUT', 'proposal timed out; outcome unknown', { groupId })),
+            opts.timeoutMs,
+          );
+        }
+        g.inputs.push(input);
+        this.#wake(g);
+        this.#schedule(g);
+      } catch (e) {
+        reject(e);
+      }
+    });
+  }
+
+  /** Fast path: a follower that knows the leader rejects at once instead of queueing. */
+  #rejectIfFollower(g: Replica): void {
+    if (!g.isLeader && g.leaderId !== 0 && g.leaderId !== g.replicaId) {
+      throw new RuntimeError('NOT_LEADER', `replica ${g.replicaId} is not the leader of group ${g.groupId}`, {
+        groupId: g.groupId,
+        leaderReplicaId: g.leaderId,
+        leaderNodeId: g.peerNode(g.leaderId) ?? 0,
+      });
+    }
+  }
+
+  #group(groupId: GroupId): Replica {
+    const g = this.#groups.get(groupId);
+    if (g === undefined) throw new RuntimeError('GROUP_NOT_FOUND', `no replica of group ${groupId} here`, { groupId });
+    return g;
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw this.#closedError();
+  }
+
+  #closedError(): RuntimeError {
+    return this.#failed !== undefined
+      ? new RuntimeError('STORAGE', `host failed: ${this.#failed.message}`, { cause: this.#failed })
+      : new RuntimeError('CLOSED', 'raft host closed');
+  }
+
+  #failReplica(g: Replica, err: Error): void {
+    for (const w of g.waiters.values()) w.reject(err);
+    g.waiters.clear();
+    for (const w of g.readWaiters.values()) w.reject(err);
+    g.readWaiters.clear();
+    for (const input of g.inputs.splice(0)) {
+      if (input.kind === 'propose' || input.kind === 'confChange') input.waiter.reject(err);
+    }
+  }
+
+  /** A failed write leaves memory and disk in doubt: stop; a restart recovers from disk. */
+  #fail(e: unknown): void {
+    if (this.#closed) return;
+    this.#failed = e instanceof Error ? e : new Error(String(e));
+    this.#log.error({ err: String(e), stack: this.#failed.stack }, 'raft host failed; stopping');
+    void this.close({ abrupt: true });
+  }
+}
+
+function emptyApplyState(): ApplyState {
+  return {
+    appliedIndex: 0,
+    appliedTerm: 0,
+    truncatedIndex: 0,
+    truncatedTerm: 0,
+    confState: { voters: [], learners: [] },
+    peers: new Map(),
+  };
+}
+
+/** Which replica of the group lives on this node (an uninitialized replica records itself in `peers`). */
+function findSelf(applyState: ApplyState, nodeId: NodeId): ReplicaId {
+  for (const [replicaId, node] of applyState.peers) if (node === nodeId) return replicaId;
+  return 0;
+}
+
+function heartbeatMessage(type: MessageType, hb: raftpb.CoalescedHeartbeat): Message {
+  return {
+    type,
+    to: hb.to,
+    from: hb.from,
+    term: hb.term,
+    logTerm: 0,
+    index: 0,
+    entries: [],
+    commit: hb.commit,
+    reject: false,
+    rejectHint: 0,
+    ...(hb.context.length === 0 ? {} : { context: hb.context }),
+  };
+}

@@ -1,0 +1,50 @@
+/**
+ * @omnidict/raft/runtime: the multi-Raft runtime shared by storage nodes and the placement driver.
+ * See docs/runtime.md. The core (src/core) never imports this module.
+ */
+export { RaftHost } from './host.js';
+export type {
+  CreateGroupSpec,
+  GroupStatus,
+  HostStats,
+  ProposeOptions,
+  RaftHostConfig,
+  UnknownGroupInfo,
+} from './host.js';
+export type { ProposalResult } from './replica.js';
+export { RuntimeError } from './errors.js';
+export type { RuntimeErrorCode, RuntimeErrorDetails } from './errors.js';
+export type { GroupId, NodeId, PeerSpec, ReplicaId } from './types.js';
+export type { Logger } from './logger.js';
+export { noopLogger } from './logger.js';
+export type { Clock } from './clock.js';
+export { ManualClock, systemClock } from './clock.js';
+export type { KvEngine, KvOp, KvRange, KvReader, KvSnapshot } from './engine.js';
+export { compareBytes } from './engine.js';
+export { MemoryEngine } from './memoryEngine.js';
+export { LevelEngine } from './levelEngine.js';
+export type { Transport, TransportHandler } from './transport.js';
+export { MemoryNetwork, MemoryTransport } from './memoryTransport.js';
+export type { LinkFilter, LinkVerdict } from './memoryTransport.js';
+export { GrpcTransport } from './grpcTransport.js';
+export type { GrpcTransportConfig } from './grpcTransport.js';
+export type {
+  AppliedConfChange,
+  ApplyContext,
+  CommittedEntry,
+  SnapshotWriter,
+  StateMachine,
+  StateMachineFactory,
+  WriteBatch,
+} from './stateMachine.js';
+export { decodeSnapshotChunk, installRanges, snapshotRanges } from './stateMachine.js';
+export type { ApplyState } from './codec.js';
+export {
+  applyStateKey,
+  descriptorKey,
+  entryKey,
+  groupRange,
+  hardStateKey,
+  intentKey,
+  RAFT_PREFIX,
+} from './keys.js';
