@@ -4,7 +4,7 @@
  *   --seeds N [--start S]   run seeds S..S+N-1 (S defaults to 1); print `N seeds passed`, or the
  *                           first failing seed, its error and the command that reruns it
  *   --seed S                run one seed and print its readable trace (passing or not)
- *   --steps K               random-phase events per seed (default 1200)
+ *   --steps K               random-phase events per seed (default DEFAULT_STEPS, 2500)
  *
  * Exit code 0 when every seed passed, 1 on a failing seed, 2 on bad usage. Runs on load.
  */

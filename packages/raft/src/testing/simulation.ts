@@ -22,7 +22,7 @@ import { TraceRecorder } from './traceRecorder.js';
 /** Options of one simulation run. Everything not given is derived from the seed. */
 export interface SimulationOptions {
   readonly seed: number;
-  /** Random-phase events before the network heals and liveness is checked. Default 1200. */
+  /** Random-phase events before the network heals and liveness is checked (DEFAULT_STEPS). */
   readonly steps?: number;
   /** Initial voters (3 or 5 by seed). */
   readonly voters?: number;
@@ -40,6 +40,13 @@ export interface SimulationOptions {
   readonly confChanges?: boolean;
   /** Record a readable trace of every event (default false; a failing run is rerun traced). */
   readonly trace?: boolean;
+  /**
+   * Deliberately break the harness's side of the Ready contract, to show that the checker catches
+   * the consequences (a checker that cannot fail proves nothing). `forgetVoteOnRestart`: a
+   * restarted replica lost its persisted vote, as if the hard state had not been synced.
+   * `sendBeforePersist`: some Readys send their messages and then crash before persisting.
+   */
+  readonly sabotage?: 'forgetVoteOnRestart' | 'sendBeforePersist';
 }
 
 export interface SimulationStats {
@@ -83,6 +90,7 @@ interface SimParams {
   readonly confChanges: boolean;
   /** Probability that a replica misses a tick (clock skew); 0 for lease reads, which rely on bounded drift. */
   readonly tickSkipRate: number;
+  readonly sabotage: SimulationOptions['sabotage'];
 }
 
 const BOOTSTRAP_INDEX = 1;
@@ -90,6 +98,8 @@ const BOOTSTRAP_TERM = 1;
 const MIN_VOTERS = 3;
 const MAX_MEMBERS = 7;
 const MAX_CRASHED = 2;
+/** Random-phase events per seed when not given. */
+export const DEFAULT_STEPS = 2500;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -113,7 +123,7 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
 function runOnce(opts: SimulationOptions): SimulationResult {
   const sim = new Simulation(opts);
   try {
-    sim.run(opts.steps ?? 1200);
+    sim.run(opts.steps ?? DEFAULT_STEPS);
     if (!sim.trace.enabled) return { ok: true, seed: opts.seed, stats: sim.stats };
     sim.dumpState(undefined);
     return { ok: true, seed: opts.seed, stats: sim.stats, trace: sim.trace.format() };
@@ -235,6 +245,7 @@ class Simulation {
       crashes: opts.crashes ?? true,
       confChanges: opts.confChanges ?? true,
       tickSkipRate: readOnlyOption === 'leaseBased' ? 0 : p.pick([0, 0.05]),
+      sabotage: opts.sabotage,
     };
     this.#readsChecked = readOnlyOption === 'safe';
     this.#net = new SimNetwork(p.fork(), this.#params.faults);
@@ -304,6 +315,9 @@ class Simulation {
   /** #start (re)creates the volatile half of a replica from its durable storage. */
   #start(n: SimNode): void {
     const pr = this.#params;
+    if (pr.sabotage === 'forgetVoteOnRestart' && n.state === 'crashed' && n.raw === undefined && n.applied > 0) {
+      n.storage.setHardState({ ...n.storage.hardState, vote: 0 });
+    }
     const snap = n.storage.snapshot();
     const sd = decodeSnapshotData(snap.data);
     n.applied = snap.metadata.index;
@@ -384,8 +398,8 @@ class Simulation {
       ['tick', 5],
       ['propose', 4],
       ['read', 1.5],
-      ['confChange', pr.confChanges ? 0.8 : 0],
-      ['transfer', 0.5],
+      ['confChange', pr.confChanges ? 1.5 : 0],
+      ['transfer', 0.8],
       ['partition', this.#net.partitioned ? 0 : 0.2],
       ['heal', this.#net.partitioned ? 0.3 : 0],
       ['crash', pr.crashes && crashed.length < MAX_CRASHED ? 0.15 : 0],
@@ -414,6 +428,9 @@ class Simulation {
         let crashPoint: CrashPoint = 'none';
         if (pr.crashes && crashed.length < MAX_CRASHED && p.chance(0.01)) {
           crashPoint = p.chance(0.5) ? 'afterPersist' : 'afterSend';
+        }
+        if (pr.sabotage === 'sendBeforePersist' && crashed.length < MAX_CRASHED && p.chance(0.05)) {
+          crashPoint = 'sabotageSendThenCrash';
         }
         this.#handleReady(n, crashPoint);
         break;
@@ -605,6 +622,11 @@ class Simulation {
     const raw = this.#raw(n);
     const rd = raw.ready();
     this.trace.record(() => [`${n.id} handling Ready`, ...formatReady(rd, '    ')].join('\n'));
+    if (crashPoint === 'sabotageSendThenCrash') {
+      for (const m of rd.messages) this.#send(n, m, []);
+      this.#crash(n, 'SABOTAGE: sent a Ready, crashed before persisting it');
+      return;
+    }
     this.#persist(n, rd);
     if (crashPoint === 'afterPersist') {
       this.#crash(n, 'after persisting a Ready, before sending');
@@ -920,7 +942,7 @@ class Simulation {
   }
 }
 
-type CrashPoint = 'none' | 'afterPersist' | 'afterSend';
+type CrashPoint = 'none' | 'afterPersist' | 'afterSend' | 'sabotageSendThenCrash';
 
 function range(lo: number, hi: number): number[] {
   const out: number[] = [];
