@@ -10,6 +10,7 @@ import {
   nodeAddress,
   nodeAddresses,
   requestHeader,
+  VOTER,
   WAIT,
 } from './step.js';
 
@@ -24,7 +25,8 @@ export function createSteps(): Step[] {
       async run(op, ctx, mem) {
         const shard = currentShard(op, ctx, mem);
         if (!shard) return fail(`shard ${op.shardId} is gone`);
-        if (ctx.stats) return NEXT;
+        // Every node must acknowledge (a leader elected by two of three replicas does not prove the
+        // third exists); after a PD leader change the calls are re-sent and CONFLICT acknowledges.
         const pending = shard.replicas.filter((r) => !mem.acked.has(r.nodeId));
         if (pending.length === 0) return NEXT;
         if (!mayIssue(ctx, mem)) return WAIT;
@@ -108,7 +110,7 @@ export function transferLeaderSteps(params: TransferParams): Step[] {
         const shard = currentShard(op, ctx, mem);
         if (!shard) return fail(`shard ${op.shardId} is gone`);
         const target = shard.replicas.find((r) => r.replicaId === params.toReplicaId);
-        if (!target || target.role !== 0) {
+        if (target?.role !== VOTER) {
           return fail(`replica ${params.toReplicaId} is not a voter of shard ${shard.id}`);
         }
         const stats = ctx.stats;
