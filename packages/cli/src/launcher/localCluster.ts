@@ -1,0 +1,398 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync, realpathSync } from 'node:fs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import path from 'node:path';
+import { OmniClient, OmniError } from '@omnidict/client';
+
+export type Role = 'pd' | 'node' | 'router';
+
+/** One launched process as recorded in DIR/cluster.json. */
+export interface ProcessRecord {
+  role: Role;
+  id: number;
+  /** gRPC address (`127.0.0.1:port`). */
+  address: string;
+  /** Router only: the Prometheus metrics port. */
+  metricsPort?: number;
+  pid: number;
+  /** Absolute path of the log file (stdout and stderr). */
+  log: string;
+  dataDir?: string;
+  binary: string;
+  args: string[];
+}
+
+/** DIR/cluster.json: enough to stop the cluster and to restart it with the same ids and ports. */
+export interface ClusterFile {
+  version: 1;
+  dir: string;
+  shards: number;
+  replication: number;
+  startedAtMs: number;
+  processes: ProcessRecord[];
+}
+
+export interface ClusterUpOptions {
+  dir: string;
+  pdCount: number;
+  nodes: number;
+  shards: number;
+  replication: number;
+  /** How long to wait for the router to answer. */
+  readyTimeoutMs: number;
+  /** Where the binaries are looked up from (packages/cli/dist). */
+  cliDir: string;
+  env?: NodeJS.ProcessEnv;
+  /** Progress lines for the user. */
+  say(line: string): void;
+}
+
+export const BINARIES: Record<Role, { name: string; pkg: string; dir: string; env: string }> = {
+  pd: { name: 'omnidict-pd', pkg: '@omnidict/placement', dir: 'placement', env: 'OMNIDICT_PD_BIN' },
+  node: { name: 'omnidict-node', pkg: '@omnidict/storage-node', dir: 'storage-node', env: 'OMNIDICT_NODE_BIN' },
+  router: { name: 'omnidict-router', pkg: '@omnidict/router', dir: 'router', env: 'OMNIDICT_ROUTER_BIN' },
+};
+
+/**
+ * resolveBinary finds a role's entry script: `$OMNIDICT_*_BIN` if set; else the workspace sibling
+ * packages/<dir>/dist/main.js next to the cli's own dist dir; else the installed package's `bin`
+ * resolved from the cli's location. Returns the first candidate (for the error) when none exists.
+ */
+export function resolveBinary(role: Role, cliDir: string, env: NodeJS.ProcessEnv = process.env): string {
+  const b = BINARIES[role];
+  const override = env[b.env];
+  if (override) return path.resolve(override);
+  const sibling = path.resolve(cliDir, '..', '..', b.dir, 'dist', 'main.js');
+  if (existsSync(sibling)) return sibling;
+  try {
+    const req = createRequire(path.join(cliDir, 'noop.js'));
+    const pkgJson = req.resolve(`${b.pkg}/package.json`);
+    const pkg = JSON.parse(readFileSync(pkgJson, 'utf8')) as { bin?: Record<string, string> | string };
+    const rel = typeof pkg.bin === 'string' ? pkg.bin : pkg.bin?.[b.name];
+    if (rel) return path.resolve(path.dirname(pkgJson), rel);
+  } catch {
+    // not installed as a package: the sibling path is reported
+  }
+  return sibling;
+}
+
+/** The cli's dist dir when not told: the real path of the running script (bin links resolved). */
+export function defaultCliDir(): string {
+  const script = process.argv[1];
+  return script ? path.dirname(realpathSync(script)) : process.cwd();
+}
+
+/** Finds a free TCP port on 127.0.0.1 by binding port 0. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export function clusterFilePath(dir: string): string {
+  return path.join(dir, 'cluster.json');
+}
+
+export async function readClusterFile(dir: string): Promise<ClusterFile | null> {
+  try {
+    return JSON.parse(await readFile(clusterFilePath(dir), 'utf8')) as ClusterFile;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new OmniError('INVALID_ARGUMENT', `cannot read ${clusterFilePath(dir)}: ${(err as Error).message}`);
+  }
+}
+
+async function writeClusterFile(file: ClusterFile): Promise<void> {
+  const target = clusterFilePath(file.dir);
+  await writeFile(`${target}.tmp`, `${JSON.stringify(file, null, 2)}\n`);
+  await rename(`${target}.tmp`, target);
+}
+
+/** True when `pid` is alive and (on Linux) still runs `binary`, so a reused pid is never signalled. */
+export function isRunning(pid: number, binary?: string): boolean {
+  if (pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  if (binary && existsSync(`/proc/${pid}/cmdline`)) {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(binary);
+    } catch {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** The last `lines` lines of a log file, for a startup failure report. */
+export function tailFile(file: string, lines = 20): string {
+  try {
+    const text = readFileSync(file, 'utf8').trimEnd();
+    return text === '' ? '(log is empty)' : text.split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log written)';
+  }
+}
+
+/** The planned processes: reused from cluster.json when present, otherwise fresh ids and ports. */
+async function plan(opts: ClusterUpOptions, previous: ClusterFile | null): Promise<ProcessRecord[]> {
+  const dir = path.resolve(opts.dir);
+  const bins = {
+    pd: resolveBinary('pd', opts.cliDir, opts.env),
+    node: resolveBinary('node', opts.cliDir, opts.env),
+    router: resolveBinary('router', opts.cliDir, opts.env),
+  };
+  const prev = (role: Role, id: number) => previous?.processes.find((p) => p.role === role && p.id === id);
+  const address = async (role: Role, id: number) => prev(role, id)?.address ?? `127.0.0.1:${await freePort()}`;
+  const pdCount = previous ? previous.processes.filter((p) => p.role === 'pd').length || opts.pdCount : opts.pdCount;
+  const nodeCount = previous ? previous.processes.filter((p) => p.role === 'node').length || opts.nodes : opts.nodes;
+  const shards = previous?.shards ?? opts.shards;
+  const replication = previous?.replication ?? opts.replication;
+
+  const pds: ProcessRecord[] = [];
+  for (let id = 1; id <= pdCount; id++) {
+    pds.push({ role: 'pd', id, address: await address('pd', id), pid: 0, log: '', binary: bins.pd, args: [] });
+  }
+  const pdList = pds.map((p) => p.address).join(',');
+  const peers = pds.map((p) => `${p.id}=${p.address}`).join(',');
+  for (const p of pds) {
+    p.dataDir = path.join(dir, `pd-${p.id}`);
+    p.log = path.join(dir, 'logs', `pd-${p.id}.log`);
+    p.args = ['--id', String(p.id), '--listen', p.address, '--peers', peers, '--data-dir', p.dataDir];
+    p.args.push('--replication', String(replication), '--shards', String(shards));
+  }
+  const nodes: ProcessRecord[] = [];
+  for (let id = 1; id <= nodeCount; id++) {
+    const addr = await address('node', id);
+    const dataDir = path.join(dir, `node-${id}`);
+    nodes.push({
+      role: 'node',
+      id,
+      address: addr,
+      pid: 0,
+      dataDir,
+      log: path.join(dir, 'logs', `node-${id}.log`),
+      binary: bins.node,
+      args: ['--node-id', String(id), '--listen', addr, '--advertise', addr, '--data-dir', dataDir, '--pd', pdList],
+    });
+  }
+  const routerAddr = await address('router', 1);
+  const metricsPort = prev('router', 1)?.metricsPort ?? (await freePort());
+  const router: ProcessRecord = {
+    role: 'router',
+    id: 1,
+    address: routerAddr,
+    metricsPort,
+    pid: 0,
+    log: path.join(dir, 'logs', 'router-1.log'),
+    binary: bins.router,
+    args: ['--listen', routerAddr, '--pd', pdList, '--metrics-port', String(metricsPort)],
+  };
+  return [...pds, ...nodes, router];
+}
+
+function label(p: ProcessRecord): string {
+  return `${BINARIES[p.role].name} (${p.role}-${p.id}, ${p.address})`;
+}
+
+/**
+ * LocalCluster runs PD replicas, storage nodes and a router as child processes on 127.0.0.1, all
+ * data and logs under one directory, recorded in DIR/cluster.json.
+ */
+export class LocalCluster {
+  private readonly children = new Map<ProcessRecord, ChildProcess>();
+  private stopping = false;
+
+  private constructor(
+    readonly file: ClusterFile,
+    private readonly say: (line: string) => void,
+  ) {}
+
+  get routerAddress(): string {
+    return this.file.processes.find((p) => p.role === 'router')!.address;
+  }
+
+  get pdAddresses(): string {
+    return this.file.processes
+      .filter((p) => p.role === 'pd')
+      .map((p) => p.address)
+      .join(',');
+  }
+
+  /**
+   * up starts every process (PDs first, then nodes, then the router) and waits until the router
+   * answers a KV call. If any process exits or is missing first, everything started is stopped and
+   * the error names the binary and shows the tail of its log.
+   */
+  static async up(opts: ClusterUpOptions): Promise<LocalCluster> {
+    const dir = path.resolve(opts.dir);
+    await mkdir(path.join(dir, 'logs'), { recursive: true });
+    const previous = await readClusterFile(dir);
+    const alive = previous?.processes.filter((p) => isRunning(p.pid, p.binary)) ?? [];
+    if (alive.length > 0) {
+      throw new OmniError(
+        'CONFLICT',
+        `a cluster is already running in ${dir} (${alive.map((p) => `${p.role}-${p.id} pid ${p.pid}`).join(', ')}); run "omnictl cluster down --dir ${opts.dir}" first`,
+      );
+    }
+    const processes = await plan(opts, previous);
+    for (const p of processes) {
+      if (!existsSync(p.binary)) {
+        throw new OmniError(
+          'INTERNAL',
+          `cannot start ${BINARIES[p.role].name}: ${p.binary} does not exist (build it with "pnpm build", or set ${BINARIES[p.role].env})`,
+        );
+      }
+    }
+    const file: ClusterFile = {
+      version: 1,
+      dir,
+      shards: previous?.shards ?? opts.shards,
+      replication: previous?.replication ?? opts.replication,
+      startedAtMs: Date.now(),
+      processes,
+    };
+    const cluster = new LocalCluster(file, opts.say);
+    try {
+      for (const p of processes) {
+        if (p.dataDir) await mkdir(p.dataDir, { recursive: true });
+        cluster.spawn(p, opts.env ?? process.env);
+        await writeClusterFile(file);
+      }
+      opts.say(`started ${processes.length} processes; waiting for the router at ${cluster.routerAddress}`);
+      await cluster.waitReady(opts.readyTimeoutMs);
+    } catch (err) {
+      await cluster.stop(2000);
+      throw err;
+    }
+    return cluster;
+  }
+
+  private spawn(p: ProcessRecord, env: NodeJS.ProcessEnv): void {
+    const fd = openSync(p.log, 'a');
+    try {
+      // detached: children get their own process group, so a terminal's Ctrl-C reaches only omnictl,
+      // which then stops them in order; with --detach they outlive it.
+      const child = spawn(process.execPath, [p.binary, ...p.args], {
+        stdio: ['ignore', fd, fd],
+        detached: true,
+        env: { ...env, OMNIDICT_LOG_LEVEL: env.OMNIDICT_LOG_LEVEL ?? 'info' },
+      });
+      if (child.pid === undefined) throw new OmniError('INTERNAL', `cannot start ${label(p)}: spawn failed`);
+      p.pid = child.pid;
+      this.children.set(p, child);
+      child.on('exit', (code, signal) => {
+        this.children.delete(p);
+        if (!this.stopping) {
+          this.say(`${label(p)} exited (${signal ?? `code ${code}`}); log: ${p.log}`);
+        }
+      });
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** Polls the router with `exists` until it answers; fails fast when a child dies. */
+  private async waitReady(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const client = new OmniClient({ routers: this.routerAddress, defaultTimeoutMs: 1000, maxRetries: 0 });
+    try {
+      let last: unknown = null;
+      while (Date.now() < deadline) {
+        const dead = this.file.processes.find((p) => !this.children.has(p));
+        if (dead) {
+          throw new OmniError(
+            'INTERNAL',
+            `${label(dead)} exited during startup; last lines of ${dead.log}:\n${tailFile(dead.log)}`,
+          );
+        }
+        try {
+          await client.exists('omnictl:health');
+          return;
+        } catch (err) {
+          last = err;
+        }
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      const router = this.file.processes.find((p) => p.role === 'router')!;
+      throw new OmniError(
+        'TIMEOUT',
+        `the router at ${router.address} did not answer within ${timeoutMs} ms (${last instanceof Error ? last.message : 'no answer'}); last lines of ${router.log}:\n${tailFile(router.log)}`,
+      );
+    } finally {
+      client.close();
+    }
+  }
+
+  /** Lets omnictl exit while the children keep running (--detach). */
+  detach(): void {
+    for (const child of this.children.values()) child.unref();
+  }
+
+  /** Stops the router, then nodes, then PDs: SIGTERM, and SIGKILL after `graceMs`. */
+  async stop(graceMs = 10_000): Promise<void> {
+    this.stopping = true;
+    await stopProcesses(this.file.processes, graceMs, this.say);
+  }
+
+  /** Resolves when every child has exited. */
+  async exited(): Promise<void> {
+    while (this.children.size > 0) await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/**
+ * stopProcesses stops recorded processes in reverse start order (router, nodes, PDs): SIGTERM to
+ * each live one, wait up to `graceMs`, then SIGKILL what is left. Used by `cluster up`'s Ctrl-C
+ * handler and by `cluster down`.
+ */
+export async function stopProcesses(
+  processes: ProcessRecord[],
+  graceMs: number,
+  say: (line: string) => void,
+): Promise<number> {
+  let stopped = 0;
+  for (const role of ['router', 'node', 'pd'] as const) {
+    const group = processes.filter((p) => p.role === role && isRunning(p.pid, p.binary));
+    for (const p of group) signal(p.pid, 'SIGTERM');
+    const deadline = Date.now() + graceMs;
+    while (group.some((p) => isRunning(p.pid, p.binary)) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    for (const p of group) {
+      if (isRunning(p.pid, p.binary)) {
+        say(`${label(p)} did not stop within ${graceMs} ms; killing pid ${p.pid}`);
+        signal(p.pid, 'SIGKILL');
+      }
+      stopped++;
+    }
+  }
+  return stopped;
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
+}
+
+/** `cluster down`: stops what DIR/cluster.json lists. Returns how many processes were running. */
+export async function clusterDown(dir: string, graceMs: number, say: (line: string) => void): Promise<number> {
+  const file = await readClusterFile(path.resolve(dir));
+  if (!file)
+    throw new OmniError('NOT_FOUND', `no cluster in ${dir} (${clusterFilePath(path.resolve(dir))} does not exist)`);
+  return stopProcesses(file.processes, graceMs, say);
+}
