@@ -1,0 +1,578 @@
+import { common, type ErrorDetails, type kv, nodepb, OmniError } from '@omnidict/proto';
+import { ConfChangeType } from '@omnidict/raft';
+import {
+  type KvEngine,
+  type Logger,
+  noopLogger,
+  RaftHost,
+  type RaftHostConfig,
+  RuntimeError,
+  type Transport,
+} from '@omnidict/raft/runtime';
+import { buildWriteCommand, DEFAULT_LIMITS, isWriteOp, type KvLimits } from '../kv/buildCommand.js';
+import { encodeCommand, type KvCommand } from '../kv/commands.js';
+import { dataRange, decodeDataKey, decodeExpiryKey, EXPIRY_RANGE, RING_END } from '../kv/keys.js';
+import type { KvResult } from '../kv/kvStateMachine.js';
+import { FaultyTransport } from './faultyTransport.js';
+import {
+  decodeDescriptor,
+  encodeDescriptor,
+  PENDING_SPLIT_RANGE,
+  pendingSplitKey,
+  type ShardApplyResult,
+  ShardStateMachine,
+} from './shardStateMachine.js';
+
+export type ShardId = number;
+
+export interface StoreConfig {
+  readonly nodeId: number;
+  /** The process's one database (LevelEngine in production). The store does not close it. */
+  readonly engine: KvEngine;
+  /** Raft transport (GrpcTransport in production); wrapped for SetFaults. */
+  readonly transport: Transport;
+  readonly logger?: Logger;
+  readonly limits?: KvLimits;
+  /** Wall clock for TTLs (leader side) and expiry on reads. Default Date.now. */
+  readonly nowMs?: () => number;
+  /** Raft tuning passed to the host (tickMs, electionTicks, …). */
+  readonly raft?: Partial<Omit<RaftHostConfig, 'nodeId' | 'engine' | 'transport' | 'stateMachine' | 'onUnknownGroup'>>;
+  /** TTL sweep period on leaders. Default 1000 ms; 0 disables. */
+  readonly sweepIntervalMs?: number;
+  /** Default deadline of a request when its header has none. Default 5000 ms. */
+  readonly defaultTimeoutMs?: number;
+  /** Called when a peer's Raft address becomes known (CreateShard / ChangeReplicas). */
+  readonly onPeerAddress?: (nodeId: number, address: string) => void;
+}
+
+/**
+ * Store owns every shard replica on this node: `Map<ShardId, ShardStateMachine>` on one RaftHost
+ * over the node's one LSM. It serves NodeKV requests (epoch and range checks, leader checks,
+ * proposals, ReadIndex reads) and the NodeAdmin operations. Every public method reports failures as
+ * OmniError.
+ */
+export class Store {
+  readonly nodeId: number;
+  readonly replicas = new Map<ShardId, ShardStateMachine>();
+  /** Replicas created empty (new learners) waiting for their first snapshot: shard → descriptor. */
+  readonly #expected = new Map<ShardId, common.ShardDescriptor>();
+  /** Replicas removed from their group: no longer served; data dropped. */
+  readonly #removed = new Set<ShardId>();
+  readonly #addresses = new Map<number, string>();
+  readonly #engine: KvEngine;
+  readonly #transport: FaultyTransport;
+  readonly #log: Logger;
+  readonly #limits: KvLimits;
+  readonly #now: () => number;
+  readonly #defaultTimeoutMs: number;
+  readonly #onPeerAddress: ((nodeId: number, address: string) => void) | undefined;
+  #host!: RaftHost;
+  #sweepTimer: NodeJS.Timeout | undefined;
+  #sweeping = false;
+  #closed = false;
+
+  private constructor(config: StoreConfig) {
+    this.nodeId = config.nodeId;
+    this.#engine = config.engine;
+    this.#transport = new FaultyTransport(config.transport);
+    this.#log = (config.logger ?? noopLogger).child({ nodeId: config.nodeId });
+    this.#limits = config.limits ?? DEFAULT_LIMITS;
+    this.#now = config.nowMs ?? Date.now;
+    this.#defaultTimeoutMs = config.defaultTimeoutMs ?? 5000;
+    this.#onPeerAddress = config.onPeerAddress;
+  }
+
+  /** Opens the store: recovers every replica from the LSM, finishes interrupted splits, starts Raft. */
+  static async open(config: StoreConfig): Promise<Store> {
+    const store = new Store(config);
+    store.#host = await RaftHost.open({
+      ...config.raft,
+      nodeId: config.nodeId,
+      engine: config.engine,
+      transport: store.#transport,
+      logger: store.#log,
+      stateMachine: (groupId, descriptor) => store.#createStateMachine(groupId, descriptor),
+      onUnknownGroup: (info) => store.#expected.has(info.groupId),
+    });
+    await store.#finishPendingSplits();
+    const sweepMs = config.sweepIntervalMs ?? 1000;
+    if (sweepMs > 0) {
+      store.#sweepTimer = setInterval(() => void store.#sweep(), sweepMs);
+      store.#sweepTimer.unref();
+    }
+    store.#log.info({ shards: store.replicas.size }, 'store opened');
+    return store;
+  }
+
+  get host(): RaftHost {
+    return this.#host;
+  }
+
+  #createStateMachine(groupId: number, descriptor: Uint8Array | undefined): ShardStateMachine {
+    const d = descriptor !== undefined ? decodeDescriptor(descriptor) : this.#expected.get(groupId);
+    // An uninitialized replica owns nothing until its snapshot arrives.
+    const desc = d ?? { id: groupId, start: 0, end: 0, epoch: { version: 0, confVer: 0 }, replicas: [] };
+    const sm = new ShardStateMachine(groupId, desc, this.nodeId, {
+      onSplit: (_left, right) => this.#scheduleSplitCreate(groupId, right),
+      onConfChange: (shard, removedSelf) => {
+        if (removedSelf) this.#scheduleRemove(shard.id);
+      },
+      onSnapshotInstalled: () => {
+        this.#expected.delete(groupId);
+      },
+    });
+    this.replicas.set(groupId, sm);
+    return sm;
+  }
+
+  // ------------------------------------------------------------------ NodeKV
+
+  /** Executes one NodeKV request; never throws (errors are in the response). */
+  async execute(req: nodepb.NodeRequest): Promise<nodepb.NodeResponse> {
+    try {
+      const result = await this.#execute(req);
+      return { id: req.id, result };
+    } catch (err) {
+      return { id: req.id, error: toOmniError(err).toProto(), result: undefined };
+    }
+  }
+
+  async #execute(req: nodepb.NodeRequest): Promise<nodepb.NodeResponse['result']> {
+    const header = req.header;
+    const op = req.op;
+    if (header === undefined || op === undefined) throw new OmniError('INVALID_ARGUMENT', 'request needs a header and an op');
+    const sm = this.#replica(header.shardId);
+    this.#checkEpoch(sm, header);
+    const timeoutMs = header.timeoutMs > 0 ? header.timeoutMs : this.#defaultTimeoutMs;
+    if ('key' in op.value) sm.kv.checkKey(op.value.key);
+    if (isWriteOp(op)) {
+      this.#requireLeader(sm.shardId);
+      const cmd = buildWriteCommand(op, this.#now(), this.#limits);
+      const r = await this.#propose(sm.shardId, cmd, timeoutMs);
+      return toResponse(op.$case, r);
+    }
+    const stale = header.staleRead || ('stale' in op.value && op.value.stale === true);
+    await this.#readBarrier(sm.shardId, stale, timeoutMs);
+    const now = this.#now();
+    switch (op.$case) {
+      case 'get': {
+        const kvp = await sm.kv.get(this.#engine, op.value.key, now);
+        return { $case: 'get', value: kvp === undefined ? { found: false } : { found: true, kv: kvp } };
+      }
+      case 'exists':
+        return { $case: 'exists', value: { exists: await sm.kv.exists(this.#engine, op.value.key, now) } };
+      case 'ttl':
+        return { $case: 'ttl', value: { ttlMs: await sm.kv.ttl(this.#engine, op.value.key, now) } };
+      case 'scan': {
+        const s = op.value;
+        const page = await sm.kv.scan(
+          this.#engine,
+          {
+            pattern: s.pattern,
+            limit: s.limit,
+            keysOnly: s.keysOnly,
+            ...(s.hasAfter ? { after: { pos: s.afterPos, key: s.afterKey } } : {}),
+          },
+          now,
+        );
+        return { $case: 'scan', value: page };
+      }
+      default:
+        throw new OmniError('INVALID_ARGUMENT', `unsupported op ${(op as { $case: string }).$case}`);
+    }
+  }
+
+  #replica(shardId: ShardId): ShardStateMachine {
+    const sm = this.replicas.get(shardId);
+    if (sm === undefined || this.#removed.has(shardId) || !this.#host.hasGroup(shardId) || sm.descriptor.end === 0) {
+      throw new OmniError('SHARD_NOT_FOUND', `node ${this.nodeId} has no replica of shard ${shardId}`);
+    }
+    return sm;
+  }
+
+  /** STALE_EPOCH when the sender's epoch version differs from this replica's (split/merge happened on either side). */
+  #checkEpoch(sm: ShardStateMachine, header: common.RequestHeader): void {
+    const d = sm.descriptor;
+    const mine = d.epoch?.version ?? 0;
+    const theirs = header.epoch?.version ?? 0;
+    if (theirs !== mine) {
+      const newShards = [...this.replicas.values()]
+        .map((r) => r.descriptor)
+        .filter((o) => o.id !== d.id && o.end > 0 && o.start < RING_END && o.epoch?.version === mine && o.start === d.end);
+      throw new OmniError(
+        'STALE_EPOCH',
+        `shard ${d.id} is at epoch version ${mine}, the request carried ${theirs}`,
+        { currentShard: d, newShards },
+      );
+    }
+  }
+
+  #requireLeader(shardId: ShardId): void {
+    const st = this.#host.status(shardId);
+    if (st.role === 'leader') return;
+    const details: ErrorDetails = {
+      leaderReplicaId: st.leaderReplicaId,
+      leaderNodeId: st.leaderNodeId,
+    };
+    const address = this.#addresses.get(st.leaderNodeId);
+    if (address !== undefined) details.leaderAddress = address;
+    throw new OmniError(
+      'NOT_LEADER',
+      `replica ${st.replicaId} of shard ${shardId} is not the leader (leader replica ${st.leaderReplicaId || 'unknown'})`,
+      details,
+    );
+  }
+
+  /** Linearizable reads go through ReadIndex on the leader (§6.4); stale reads are served by any replica. */
+  async #readBarrier(shardId: ShardId, stale: boolean, timeoutMs: number): Promise<void> {
+    if (stale) return;
+    this.#requireLeader(shardId);
+    try {
+      await this.#host.readIndex(shardId, { timeoutMs });
+    } catch (err) {
+      throw toOmniError(err);
+    }
+  }
+
+  async #propose(shardId: ShardId, cmd: KvCommand, timeoutMs: number): Promise<KvResult> {
+    let r: ShardApplyResult;
+    try {
+      r = (await this.#host.propose<ShardApplyResult>(shardId, encodeCommand(cmd), { timeoutMs })).result;
+    } catch (err) {
+      throw toOmniError(err);
+    }
+    if (r.type === 'error') throw r.error;
+    if (r.type === 'confChange') throw new OmniError('INTERNAL', 'unexpected conf change result');
+    return r;
+  }
+
+  // ------------------------------------------------------------------ NodeAdmin
+
+  /** CreateShard: bootstrap a replica (initial members) or prepare an empty one for a learner add. */
+  async createShard(req: nodepb.CreateShardRequest): Promise<void> {
+    const d = req.shard;
+    if (d === undefined) throw new OmniError('INVALID_ARGUMENT', 'CreateShard needs a shard descriptor');
+    this.#learnAddresses(req.nodeAddresses);
+    const self = d.replicas.find((r) => r.nodeId === this.nodeId);
+    if (self === undefined) throw new OmniError('INVALID_ARGUMENT', `shard ${d.id} has no replica on node ${this.nodeId}`);
+    if (this.#host.hasGroup(d.id) && !this.#removed.has(d.id)) {
+      throw new OmniError('CONFLICT', `node ${this.nodeId} already has a replica of shard ${d.id}`);
+    }
+    const overlap = [...this.replicas.values()].find(
+      (r) => r.shardId !== d.id && !this.#removed.has(r.shardId) && r.descriptor.start < d.end && d.start < r.descriptor.end,
+    );
+    if (overlap !== undefined) {
+      throw new OmniError('CONFLICT', `shard ${d.id} overlaps local shard ${overlap.shardId}`, {
+        currentShard: overlap.descriptor,
+      });
+    }
+    if (req.uninitialized) {
+      // The leader's first message creates the replica (onUnknownGroup); a snapshot fills it.
+      this.#expected.set(d.id, d);
+      return;
+    }
+    try {
+      await this.#host.createGroup({
+        groupId: d.id,
+        replicaId: self.replicaId,
+        peers: d.replicas.map((r) => ({
+          replicaId: r.replicaId,
+          nodeId: r.nodeId,
+          learner: r.role === common.ReplicaRole.REPLICA_ROLE_LEARNER,
+        })),
+        descriptor: encodeDescriptor(d),
+      });
+    } catch (err) {
+      throw toOmniError(err);
+    }
+    this.#log.info({ shardId: d.id, replicaId: self.replicaId, start: d.start, end: d.end }, 'shard replica created');
+  }
+
+  /** SplitShard proposes Split through the shard's own log; returns both descriptors once applied here. */
+  async splitShard(req: nodepb.SplitShardRequest): Promise<{ left: common.ShardDescriptor; right: common.ShardDescriptor }> {
+    const header = req.header;
+    if (header === undefined) throw new OmniError('INVALID_ARGUMENT', 'SplitShard needs a header');
+    const sm = this.#replica(header.shardId);
+    this.#checkEpoch(sm, header);
+    this.#requireLeader(sm.shardId);
+    if (this.replicas.has(req.newShardId)) throw new OmniError('CONFLICT', `shard ${req.newShardId} already exists here`);
+    const at = req.splitAt !== 0 ? req.splitAt : await this.#medianPosition(sm);
+    const r = await this.#propose(
+      sm.shardId,
+      { type: 'split', nowMs: this.#now(), at, newShardId: req.newShardId, newReplicaIds: req.newReplicaIds },
+      header.timeoutMs > 0 ? header.timeoutMs : this.#defaultTimeoutMs,
+    );
+    if (r.type !== 'split') throw new OmniError('INTERNAL', `unexpected split result ${r.type}`);
+    return { left: r.left, right: r.right };
+  }
+
+  /** Median ring position of the shard's keys (midpoint of the range when it is (nearly) empty). */
+  async #medianPosition(sm: ShardStateMachine): Promise<number> {
+    const d = sm.descriptor;
+    const positions: number[] = [];
+    for await (const [k] of this.#engine.iterate(dataRange(d.start, d.end))) {
+      const pos = decodeDataKey(k).pos;
+      if (positions[positions.length - 1] !== pos) positions.push(pos);
+    }
+    const median = positions[Math.floor(positions.length / 2)];
+    if (median !== undefined && median > d.start) return median;
+    const mid = Math.floor((d.start + d.end) / 2);
+    if (mid <= d.start) throw new OmniError('INVALID_ARGUMENT', `shard ${d.id} is too small to split`);
+    return mid;
+  }
+
+  /** ChangeReplicas: add a learner, promote it, or remove a replica, one change at a time. */
+  async changeReplicas(req: nodepb.ChangeReplicasRequest): Promise<common.ShardDescriptor> {
+    const header = req.header;
+    const replica = req.replica;
+    if (header === undefined || replica === undefined) {
+      throw new OmniError('INVALID_ARGUMENT', 'ChangeReplicas needs a header and a replica');
+    }
+    const sm = this.#replica(header.shardId);
+    if ((header.epoch?.confVer ?? 0) !== (sm.descriptor.epoch?.confVer ?? 0)) {
+      throw new OmniError('STALE_EPOCH', `shard ${sm.shardId} membership changed (confVer ${sm.descriptor.epoch?.confVer})`, {
+        currentShard: sm.descriptor,
+      });
+    }
+    this.#checkEpoch(sm, header);
+    this.#requireLeader(sm.shardId);
+    if (req.nodeAddress !== '') this.#learnAddresses({ [replica.nodeId]: req.nodeAddress });
+    const type =
+      req.change === nodepb.ReplicaChangeType.REPLICA_CHANGE_TYPE_ADD_LEARNER
+        ? ConfChangeType.AddLearner
+        : req.change === nodepb.ReplicaChangeType.REPLICA_CHANGE_TYPE_PROMOTE
+          ? ConfChangeType.AddVoter
+          : ConfChangeType.RemoveNode;
+    try {
+      await this.#host.proposeConfChange(
+        sm.shardId,
+        { type, replicaId: replica.replicaId, nodeId: replica.nodeId, context: encodeDescriptor(sm.descriptor) },
+        { timeoutMs: header.timeoutMs > 0 ? header.timeoutMs : this.#defaultTimeoutMs },
+      );
+    } catch (err) {
+      throw toOmniError(err);
+    }
+    return sm.descriptor;
+  }
+
+  transferLeader(req: nodepb.TransferLeaderRequest): void {
+    const header = req.header;
+    if (header === undefined) throw new OmniError('INVALID_ARGUMENT', 'TransferLeader needs a header');
+    const sm = this.#replica(header.shardId);
+    this.#requireLeader(sm.shardId);
+    this.#host.transferLeader(sm.shardId, req.toReplicaId);
+  }
+
+  async listShards(): Promise<nodepb.ListShardsResponse> {
+    const shards: nodepb.ShardStatus[] = [];
+    for (const [id, sm] of this.replicas) {
+      if (this.#removed.has(id) || !this.#host.hasGroup(id)) continue;
+      const st = this.#host.status(id);
+      const d = sm.descriptor;
+      let keys = 0;
+      let bytes = 0;
+      if (d.end > d.start) {
+        for await (const [k, v] of this.#engine.iterate(dataRange(d.start, d.end))) {
+          keys++;
+          bytes += k.length + v.length;
+        }
+      }
+      shards.push({
+        shard: d,
+        leaderReplicaId: st.leaderReplicaId,
+        appliedIndex: st.appliedIndex,
+        commitIndex: st.commitIndex,
+        term: st.term,
+        approximateKeys: keys,
+        approximateBytes: bytes,
+        replicaMatch: {},
+      });
+    }
+    shards.sort((a, b) => (a.shard?.start ?? 0) - (b.shard?.start ?? 0));
+    return { nodeId: this.nodeId, shards };
+  }
+
+  setFaults(req: nodepb.SetFaultsRequest): void {
+    this.#transport.setPartitioned(req.partitionedNodes);
+    this.#log.warn({ partitioned: req.partitionedNodes }, 'raft faults set');
+  }
+
+  #learnAddresses(addresses: Record<string, string>): void {
+    for (const [id, address] of Object.entries(addresses)) {
+      const nodeId = Number(id);
+      if (address === '' || this.#addresses.get(nodeId) === address) continue;
+      this.#addresses.set(nodeId, address);
+      if (nodeId !== this.nodeId) this.#onPeerAddress?.(nodeId, address);
+    }
+  }
+
+  // ------------------------------------------------------------------ split / remove follow-ups
+
+  /** Creates the right-hand shard of an applied split once the split is durable here. */
+  #scheduleSplitCreate(leftId: ShardId, right: common.ShardDescriptor): void {
+    const run = async (): Promise<void> => {
+      // The hook fires inside apply, before the batch is durable; wait for this node's apply.
+      await this.#host.idle();
+      await this.#createSplitRight(right);
+    };
+    setImmediate(() => {
+      run().catch((err: unknown) =>
+        this.#log.error({ shardId: right.id, leftShardId: leftId, err: String(err) }, 'creating split shard failed; retried at restart'),
+      );
+    });
+  }
+
+  async #createSplitRight(right: common.ShardDescriptor): Promise<void> {
+    if (this.#closed) return;
+    const self = right.replicas.find((r) => r.nodeId === this.nodeId);
+    if (self !== undefined && !this.#host.hasGroup(right.id)) {
+      await this.#host.createGroup({
+        groupId: right.id,
+        replicaId: self.replicaId,
+        peers: right.replicas.map((r) => ({
+          replicaId: r.replicaId,
+          nodeId: r.nodeId,
+          learner: r.role === common.ReplicaRole.REPLICA_ROLE_LEARNER,
+        })),
+        descriptor: encodeDescriptor(right),
+      });
+      this.#log.info({ shardId: right.id, start: right.start, end: right.end }, 'split shard created');
+    }
+    await this.#engine.write([{ type: 'del', key: pendingSplitKey(right.id) }], { sync: true });
+  }
+
+  async #finishPendingSplits(): Promise<void> {
+    const pending: common.ShardDescriptor[] = [];
+    for await (const [, v] of this.#engine.iterate(PENDING_SPLIT_RANGE)) pending.push(decodeDescriptor(v));
+    for (const right of pending) {
+      this.#log.warn({ shardId: right.id }, 'finishing interrupted split');
+      await this.#createSplitRight(right);
+    }
+  }
+
+  /** A removed replica stops serving and drops its data range and expiry entries. */
+  #scheduleRemove(shardId: ShardId): void {
+    this.#removed.add(shardId);
+    const sm = this.replicas.get(shardId);
+    if (sm === undefined) return;
+    const d = sm.descriptor;
+    setImmediate(() => {
+      (async () => {
+        await this.#host.idle();
+        await this.#engine.clearRange(dataRange(d.start, d.end));
+        const ops: Array<{ type: 'del'; key: Uint8Array }> = [];
+        for await (const [k] of this.#engine.iterate(EXPIRY_RANGE)) {
+          const e = decodeExpiryKey(k);
+          if (e.pos >= d.start && e.pos < d.end) ops.push({ type: 'del', key: k });
+        }
+        if (ops.length > 0) await this.#engine.write(ops, { sync: true });
+        this.#log.info({ shardId }, 'removed replica: data range dropped');
+      })().catch((err: unknown) => this.#log.error({ shardId, err: String(err) }, 'dropping removed replica data failed'));
+    });
+  }
+
+  // ------------------------------------------------------------------ TTL sweep
+
+  async #sweep(): Promise<void> {
+    if (this.#sweeping || this.#closed) return;
+    this.#sweeping = true;
+    try {
+      for (const [id, sm] of this.replicas) {
+        if (this.#removed.has(id) || !this.#host.hasGroup(id) || this.#host.status(id).role !== 'leader') continue;
+        const cmd = await sm.kv.collectExpired(this.#engine, this.#now());
+        if (cmd === undefined) continue;
+        await this.#propose(id, cmd, this.#defaultTimeoutMs).catch((err: unknown) =>
+          this.#log.debug({ shardId: id, err: String(err) }, 'ttl sweep proposal failed; retried next period'),
+        );
+      }
+    } finally {
+      this.#sweeping = false;
+    }
+  }
+
+  // ------------------------------------------------------------------ shutdown
+
+  /**
+   * Closes the store. Graceful: first hands leadership of every shard it leads to another voter
+   * (waiting up to `transferTimeoutMs`), so clients see a short NOT_LEADER rather than an election timeout.
+   */
+  async close(opts: { transferTimeoutMs?: number; abrupt?: boolean } = {}): Promise<void> {
+    if (this.#closed) return;
+    if (this.#sweepTimer !== undefined) clearInterval(this.#sweepTimer);
+    if (opts.abrupt !== true) {
+      const led: ShardId[] = [];
+      for (const [id, sm] of this.replicas) {
+        if (this.#removed.has(id) || !this.#host.hasGroup(id) || this.#host.status(id).role !== 'leader') continue;
+        const target = sm.descriptor.replicas.find(
+          (r) => r.nodeId !== this.nodeId && r.role === common.ReplicaRole.REPLICA_ROLE_VOTER,
+        );
+        if (target === undefined) continue;
+        this.#host.transferLeader(id, target.replicaId);
+        led.push(id);
+      }
+      const deadline = Date.now() + (opts.transferTimeoutMs ?? 2000);
+      while (led.some((id) => this.#host.status(id).role === 'leader') && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+    this.#closed = true;
+    await this.#host.close(opts.abrupt === true ? { abrupt: true } : {});
+    this.#log.info({}, 'store closed');
+  }
+}
+
+/** Maps runtime and unknown errors to OmniError (the one error type at our edges). */
+export function toOmniError(err: unknown): OmniError {
+  if (err instanceof OmniError) return err;
+  if (err instanceof RuntimeError) {
+    switch (err.code) {
+      case 'NOT_LEADER':
+        return new OmniError('NOT_LEADER', err.message, {
+          leaderReplicaId: err.leaderReplicaId,
+          leaderNodeId: err.leaderNodeId,
+        });
+      case 'GROUP_NOT_FOUND':
+        return new OmniError('SHARD_NOT_FOUND', err.message);
+      case 'GROUP_EXISTS':
+      case 'CONF_CHANGE_PENDING':
+        return new OmniError('CONFLICT', err.message);
+      case 'TOO_LARGE':
+        return new OmniError('TOO_LARGE', err.message);
+      case 'INVALID_ARGUMENT':
+        return new OmniError('INVALID_ARGUMENT', err.message);
+      case 'PROPOSAL_DROPPED':
+      case 'TRANSFER_IN_PROGRESS':
+      case 'UNAVAILABLE':
+      case 'CLOSED':
+        return new OmniError('UNAVAILABLE', err.message, { cause: err });
+      default:
+        if ((err.code as string) === 'TIMEOUT') return new OmniError('TIMEOUT', err.message);
+        return new OmniError('INTERNAL', err.message, { cause: err });
+    }
+  }
+  return new OmniError('INTERNAL', err instanceof Error ? err.message : String(err), { cause: err });
+}
+
+function toResponse(opCase: string, r: KvResult): nodepb.NodeResponse['result'] {
+  switch (r.type) {
+    case 'put':
+      return { $case: 'put', value: { modIndex: r.modIndex } };
+    case 'update':
+      return { $case: 'update', value: { modIndex: r.modIndex } };
+    case 'delete':
+      return { $case: 'delete', value: { deleted: r.deleted, modIndex: r.modIndex } };
+    case 'expire':
+      return { $case: 'expire', value: { applied: r.applied, modIndex: r.modIndex } };
+    case 'persist':
+      return { $case: 'persist', value: { applied: r.applied, modIndex: r.modIndex } };
+    case 'cas': {
+      const value: kv.CompareAndSwapResponse = { swapped: r.swapped, modIndex: r.modIndex };
+      if (r.current !== undefined) value.current = r.current;
+      return { $case: 'cas', value };
+    }
+    case 'deleteRange':
+      return { $case: 'deleteRange', value: { deleted: r.deleted } };
+    default:
+      throw new OmniError('INTERNAL', `unexpected ${r.type} result for ${opCase}`);
+  }
+}
