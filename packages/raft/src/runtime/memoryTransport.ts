@@ -23,7 +23,7 @@ export class MemoryNetwork {
   #delayMs = 0;
   delivered = 0;
   dropped = 0;
-  /** Batches scheduled for delivery and not yet delivered (tests wait for 0 to settle). */
+  /** Batches queued for immediate delivery (not delayed ones); tests wait for 0 to settle. */
   pending = 0;
 
   constructor(opts: { clock: Clock; rng?: () => number }) {
@@ -105,9 +105,7 @@ export class MemoryNetwork {
       return;
     }
     const delayMs = Math.max(this.#delayMs, verdict === 'deliver' ? 0 : verdict.delayMs);
-    this.pending++;
     const deliver = (): void => {
-      this.pending--;
       const target = this.#nodes.get(to);
       if (target === undefined || this.isCut(from, to)) {
         this.dropped++;
@@ -116,8 +114,15 @@ export class MemoryNetwork {
       this.delivered++;
       target.deliver(batch);
     };
-    if (delayMs > 0) this.#clock.setTimeout(deliver, delayMs);
-    else setImmediate(deliver);
+    if (delayMs > 0) {
+      this.#clock.setTimeout(deliver, delayMs);
+    } else {
+      this.pending++;
+      setImmediate(() => {
+        this.pending--;
+        deliver();
+      });
+    }
   }
 
   /** @internal */

@@ -1,0 +1,156 @@
+import type { GroupId, NodeId, RaftHost as RaftHostT, RaftHostConfig } from '@omnidict/raft/runtime';
+import { ManualClock, MemoryEngine, MemoryNetwork, RaftHost } from '@omnidict/raft/runtime';
+import { CommandLogStateMachine } from './testStateMachine.js';
+
+export const TICK_MS = 100;
+
+/** Deterministic PRNG for tests (seed printed by tests that randomise). */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface ClusterOptions {
+  readonly seed?: number;
+  readonly hostConfig?: Partial<RaftHostConfig>;
+}
+
+/**
+ * TestCluster: hosts over MemoryEngine + MemoryNetwork + ManualClock. Time moves only in `tick`;
+ * `settle` runs the event loop until every host is idle and no message is in flight.
+ */
+export class TestCluster {
+  readonly clock = new ManualClock();
+  readonly network: MemoryNetwork;
+  readonly engines = new Map<NodeId, MemoryEngine>();
+  readonly hosts = new Map<NodeId, RaftHostT>();
+  readonly sms = new Map<string, CommandLogStateMachine>();
+  readonly seed: number;
+  readonly #opts: ClusterOptions;
+
+  constructor(opts: ClusterOptions = {}) {
+    this.seed = opts.seed ?? 1;
+    this.network = new MemoryNetwork({ clock: this.clock, rng: prng(this.seed * 31 + 7) });
+    this.#opts = opts;
+  }
+
+  async startHost(nodeId: NodeId): Promise<RaftHostT> {
+    let engine = this.engines.get(nodeId);
+    if (engine === undefined) this.engines.set(nodeId, (engine = new MemoryEngine()));
+    else engine.reopen();
+    const host = await RaftHost.open({
+      nodeId,
+      engine,
+      transport: this.network.transport(nodeId),
+      clock: this.clock,
+      rngSeed: this.seed * 1000 + nodeId,
+      tickMs: TICK_MS,
+      stateMachine: (groupId) => {
+        const sm = new CommandLogStateMachine(groupId);
+        this.sms.set(`${nodeId}/${groupId}`, sm);
+        return sm;
+      },
+      ...this.#opts.hostConfig,
+    });
+    this.hosts.set(nodeId, host);
+    return host;
+  }
+
+  async start(nodeIds: readonly NodeId[]): Promise<void> {
+    for (const n of nodeIds) await this.startHost(n);
+  }
+
+  host(nodeId: NodeId): RaftHostT {
+    const h = this.hosts.get(nodeId);
+    if (h === undefined) throw new Error(`no host ${nodeId}`);
+    return h;
+  }
+
+  /** createGroup on every listed node; replica id = node id. */
+  async createGroup(groupId: GroupId, nodeIds: readonly NodeId[]): Promise<void> {
+    const peers = nodeIds.map((n) => ({ replicaId: n, nodeId: n }));
+    for (const n of nodeIds) await this.host(n).createGroup({ groupId, replicaId: n, peers });
+  }
+
+  async settle(maxRounds = 10_000): Promise<void> {
+    for (let i = 0; i < maxRounds; i++) {
+      await Promise.all([...this.hosts.values()].map((h) => h.idle()));
+      await new Promise((r) => setImmediate(r));
+      await Promise.all([...this.hosts.values()].map((h) => h.idle()));
+      if (this.network.pending === 0 && [...this.hosts.values()].every((h) => h.idle !== undefined)) {
+        await new Promise((r) => setImmediate(r));
+        if (this.network.pending === 0) return;
+      }
+    }
+    throw new Error('cluster did not settle');
+  }
+
+  async tick(n = 1): Promise<void> {
+    for (let i = 0; i < n; i++) {
+      this.clock.advance(TICK_MS);
+      await this.settle();
+    }
+  }
+
+  /** Ticks until `pred` holds; throws after maxTicks. */
+  async waitFor(pred: () => boolean, maxTicks = 500, what = 'condition'): Promise<void> {
+    for (let i = 0; i < maxTicks; i++) {
+      if (pred()) return;
+      await this.tick();
+    }
+    if (!pred()) throw new Error(`timed out waiting for ${what} (seed ${this.seed})`);
+  }
+
+  /** The node whose replica leads `groupId` (highest term wins), or undefined. */
+  leaderNode(groupId: GroupId): NodeId | undefined {
+    let best: { node: NodeId; term: number } | undefined;
+    for (const [node, h] of this.hosts) {
+      if (!h.hasGroup(groupId)) continue;
+      const st = h.status(groupId);
+      if (st.role === 'leader' && (best === undefined || st.term > best.term)) best = { node, term: st.term };
+    }
+    return best?.node;
+  }
+
+  async waitForLeader(groupId: GroupId, maxTicks = 500): Promise<NodeId> {
+    await this.waitFor(() => this.leaderNode(groupId) !== undefined, maxTicks, `leader of group ${groupId}`);
+    return this.leaderNode(groupId) as NodeId;
+  }
+
+  /** Proposes on the current leader, ticking until applied (retries NOT_LEADER/DROPPED). */
+  async propose(groupId: GroupId, command: string, maxTicks = 500): Promise<number> {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const leader = await this.waitForLeader(groupId, maxTicks);
+      let settled: { index?: number; err?: unknown } | undefined;
+      this.host(leader)
+        .propose(groupId, Buffer.from(command))
+        .then(
+          (r) => (settled = { index: r.index }),
+          (err: unknown) => (settled = { err }),
+        );
+      await this.waitFor(() => settled !== undefined, maxTicks, `proposal ${command}`);
+      const s = settled as unknown as { index?: number; err?: unknown };
+      if (s.index !== undefined) return s.index;
+      await this.tick();
+    }
+    throw new Error(`proposal ${command} kept failing`);
+  }
+
+  async crash(nodeId: NodeId): Promise<void> {
+    const h = this.host(nodeId);
+    this.hosts.delete(nodeId);
+    await h.close({ abrupt: true });
+    await this.engines.get(nodeId)?.close();
+  }
+
+  async stop(): Promise<void> {
+    for (const h of this.hosts.values()) await h.close();
+    this.hosts.clear();
+  }
+}

@@ -1,0 +1,118 @@
+import { RuntimeError } from '@omnidict/raft/runtime';
+import { readCommands } from './testStateMachine.js';
+import { TestCluster } from './cluster.js';
+
+describe('RaftHost over the in-memory transport', () => {
+  let c: TestCluster;
+  afterEach(async () => {
+    await c.stop();
+  });
+
+  test('a group elects a leader and every replica applies proposals in order', async () => {
+    c = new TestCluster();
+    await c.start([1, 2, 3]);
+    await c.createGroup(7, [1, 2, 3]);
+    const leader = await c.waitForLeader(7);
+    const results = [];
+    for (let i = 0; i < 5; i++) {
+      const p = c.host(leader).propose(7, Buffer.from(`cmd-${i}`));
+      await c.settle();
+      results.push(await p);
+    }
+    expect(results.map((r) => (r.result as { command: string }).command)).toEqual(
+      ['cmd-0', 'cmd-1', 'cmd-2', 'cmd-3', 'cmd-4'],
+    );
+    expect(results[4]?.index).toBeGreaterThan(results[0]?.index ?? Infinity);
+    await c.tick(3);
+    for (const n of [1, 2, 3]) {
+      expect(await readCommands(c.engines.get(n)!, 7)).toEqual(['cmd-0', 'cmd-1', 'cmd-2', 'cmd-3', 'cmd-4']);
+    }
+  });
+
+  test('a follower rejects proposals with NOT_LEADER and a leader hint', async () => {
+    c = new TestCluster();
+    await c.start([1, 2, 3]);
+    await c.createGroup(1, [1, 2, 3]);
+    const leader = await c.waitForLeader(1);
+    await c.tick(2);
+    const follower = [1, 2, 3].find((n) => n !== leader)!;
+    const err = await c.host(follower).propose(1, Buffer.from('x')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RuntimeError);
+    expect((err as RuntimeError).code).toBe('NOT_LEADER');
+    expect((err as RuntimeError).leaderNodeId).toBe(leader);
+  });
+
+  test('many proposals in one turn are persisted in one sync batch (group commit)', async () => {
+    c = new TestCluster();
+    await c.start([1, 2, 3]);
+    for (let g = 1; g <= 10; g++) await c.createGroup(g, [1, 2, 3]);
+    for (let g = 1; g <= 10; g++) c.host(1).campaign(g);
+    await c.settle();
+    for (let g = 1; g <= 10; g++) expect(c.leaderNode(g)).toBe(1);
+    const engine = c.engines.get(1)!;
+    const before = engine.syncWrites;
+    const ps = [];
+    for (let g = 1; g <= 10; g++) for (let i = 0; i < 10; i++) ps.push(c.host(1).propose(g, Buffer.from(`g${g}-${i}`)));
+    await c.settle();
+    const res = await Promise.all(ps);
+    expect(res).toHaveLength(100);
+    // 100 proposals over 10 groups: one sync write to append them all, one more after the acks commit them.
+    expect(engine.syncWrites - before).toBeLessThanOrEqual(3);
+  });
+
+  test('a minority partition cannot commit; the majority elects a new leader and commits', async () => {
+    c = new TestCluster({ seed: 3 });
+    await c.start([1, 2, 3]);
+    await c.createGroup(1, [1, 2, 3]);
+    c.host(1).campaign(1);
+    await c.settle();
+    expect(c.leaderNode(1)).toBe(1);
+    await c.propose(1, 'before');
+    c.network.partition([1], [2, 3]);
+    const stranded = c.host(1).propose(1, Buffer.from('stranded'), { timeoutMs: 3_000 }).catch((e: unknown) => e);
+    await c.waitFor(() => [2, 3].some((n) => c.host(n).status(1).role === 'leader'), 200, 'new leader');
+    const newLeader = [2, 3].find((n) => c.host(n).status(1).role === 'leader')!;
+    const p = c.host(newLeader).propose(1, Buffer.from('after'));
+    await c.settle();
+    await p;
+    c.network.heal();
+    await c.waitFor(() => c.host(1).status(1).appliedIndex === c.host(newLeader).status(1).appliedIndex, 200, 'heal');
+    // The isolated leader's entry was overwritten by the new leader's log: its proposer learns it failed.
+    const err = await stranded;
+    expect(err).toBeInstanceOf(RuntimeError);
+    expect(['PROPOSAL_DROPPED', 'TIMEOUT']).toContain((err as RuntimeError).code);
+    const cmds = await readCommands(c.engines.get(1)!, 1);
+    expect(cmds).toEqual(['before', 'after']);
+  });
+
+  test('progress under 20% message drop and 150 ms delays', async () => {
+    const seed = 42;
+    c = new TestCluster({ seed });
+    await c.start([1, 2, 3]);
+    await c.createGroup(1, [1, 2, 3]);
+    await c.createGroup(2, [1, 2, 3]);
+    c.network.setDropRate(0.2);
+    c.network.setDelayMs(150);
+    for (let i = 0; i < 10; i++) {
+      await c.propose(1, `a${i}`);
+      await c.propose(2, `b${i}`);
+    }
+    c.network.heal();
+    await c.tick(30);
+    for (const n of [1, 2, 3]) {
+      expect(await readCommands(c.engines.get(n)!, 1)).toEqual(Array.from({ length: 10 }, (_, i) => `a${i}`));
+      expect(await readCommands(c.engines.get(n)!, 2)).toEqual(Array.from({ length: 10 }, (_, i) => `b${i}`));
+    }
+  });
+
+  test('readIndex resolves once the read point is applied', async () => {
+    c = new TestCluster();
+    await c.start([1, 2, 3]);
+    await c.createGroup(1, [1, 2, 3]);
+    const leader = await c.waitForLeader(1);
+    const idx = await c.propose(1, 'w');
+    const r = c.host(leader).readIndex(1);
+    await c.settle();
+    expect(await r).toBeGreaterThanOrEqual(idx);
+  });
+});
