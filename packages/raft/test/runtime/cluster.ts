@@ -1,4 +1,4 @@
-import type { GroupId, NodeId, RaftHost as RaftHostT, RaftHostConfig } from '@omnidict/raft/runtime';
+import type { GroupId, KvEngine, NodeId, RaftHost as RaftHostT, RaftHostConfig, StateMachine } from '@omnidict/raft/runtime';
 import { ManualClock, MemoryEngine, MemoryNetwork, RaftHost } from '@omnidict/raft/runtime';
 import { CommandLogStateMachine } from './testStateMachine.js';
 
@@ -19,6 +19,10 @@ export function prng(seed: number): () => number {
 export interface ClusterOptions {
   readonly seed?: number;
   readonly hostConfig?: Partial<RaftHostConfig>;
+  /** Opens a node's engine (again after a crash). Default: one MemoryEngine per node, reopened. */
+  readonly openEngine?: (nodeId: NodeId) => Promise<KvEngine>;
+  /** Wraps the test state machine (e.g. to inject failures). */
+  readonly wrapStateMachine?: (nodeId: NodeId, sm: CommandLogStateMachine) => StateMachine;
 }
 
 /**
@@ -28,7 +32,7 @@ export interface ClusterOptions {
 export class TestCluster {
   readonly clock = new ManualClock();
   readonly network: MemoryNetwork;
-  readonly engines = new Map<NodeId, MemoryEngine>();
+  readonly engines = new Map<NodeId, KvEngine>();
   readonly hosts = new Map<NodeId, RaftHostT>();
   readonly sms = new Map<string, CommandLogStateMachine>();
   readonly seed: number;
@@ -42,8 +46,14 @@ export class TestCluster {
 
   async startHost(nodeId: NodeId): Promise<RaftHostT> {
     let engine = this.engines.get(nodeId);
-    if (engine === undefined) this.engines.set(nodeId, (engine = new MemoryEngine()));
-    else engine.reopen();
+    if (this.#opts.openEngine !== undefined) {
+      engine = await this.#opts.openEngine(nodeId);
+      this.engines.set(nodeId, engine);
+    } else if (engine === undefined) {
+      this.engines.set(nodeId, (engine = new MemoryEngine()));
+    } else {
+      (engine as MemoryEngine).reopen();
+    }
     const host = await RaftHost.open({
       nodeId,
       engine,
@@ -54,7 +64,7 @@ export class TestCluster {
       stateMachine: (groupId) => {
         const sm = new CommandLogStateMachine(groupId);
         this.sms.set(`${nodeId}/${groupId}`, sm);
-        return sm;
+        return this.#opts.wrapStateMachine?.(nodeId, sm) ?? sm;
       },
       ...this.#opts.hostConfig,
     });
@@ -149,8 +159,15 @@ export class TestCluster {
     await this.engines.get(nodeId)?.close();
   }
 
+  engine(nodeId: NodeId): KvEngine {
+    const e = this.engines.get(nodeId);
+    if (e === undefined) throw new Error(`no engine ${nodeId}`);
+    return e;
+  }
+
   async stop(): Promise<void> {
     for (const h of this.hosts.values()) await h.close();
     this.hosts.clear();
+    if (this.#opts.openEngine !== undefined) for (const e of this.engines.values()) await e.close().catch(() => {});
   }
 }

@@ -25,7 +25,7 @@ describe('RaftHost over the in-memory transport', () => {
     expect(results[4]?.index).toBeGreaterThan(results[0]?.index ?? Infinity);
     await c.tick(3);
     for (const n of [1, 2, 3]) {
-      expect(await readCommands(c.engines.get(n)!, 7)).toEqual(['cmd-0', 'cmd-1', 'cmd-2', 'cmd-3', 'cmd-4']);
+      expect(await readCommands(c.engine(n), 7)).toEqual(['cmd-0', 'cmd-1', 'cmd-2', 'cmd-3', 'cmd-4']);
     }
   });
 
@@ -49,7 +49,7 @@ describe('RaftHost over the in-memory transport', () => {
     for (let g = 1; g <= 10; g++) c.host(1).campaign(g);
     await c.settle();
     for (let g = 1; g <= 10; g++) expect(c.leaderNode(g)).toBe(1);
-    const engine = c.engines.get(1)!;
+    const engine = c.engine(1);
     const before = engine.syncWrites;
     const ps = [];
     for (let g = 1; g <= 10; g++) for (let i = 0; i < 10; i++) ps.push(c.host(1).propose(g, Buffer.from(`g${g}-${i}`)));
@@ -81,7 +81,7 @@ describe('RaftHost over the in-memory transport', () => {
     const err = await stranded;
     expect(err).toBeInstanceOf(RuntimeError);
     expect(['PROPOSAL_DROPPED', 'TIMEOUT']).toContain((err as RuntimeError).code);
-    const cmds = await readCommands(c.engines.get(1)!, 1);
+    const cmds = await readCommands(c.engine(1), 1);
     expect(cmds).toEqual(['before', 'after']);
   });
 
@@ -100,8 +100,8 @@ describe('RaftHost over the in-memory transport', () => {
     c.network.heal();
     await c.tick(30);
     for (const n of [1, 2, 3]) {
-      expect(await readCommands(c.engines.get(n)!, 1)).toEqual(Array.from({ length: 10 }, (_, i) => `a${i}`));
-      expect(await readCommands(c.engines.get(n)!, 2)).toEqual(Array.from({ length: 10 }, (_, i) => `b${i}`));
+      expect(await readCommands(c.engine(n), 1)).toEqual(Array.from({ length: 10 }, (_, i) => `a${i}`));
+      expect(await readCommands(c.engine(n), 2)).toEqual(Array.from({ length: 10 }, (_, i) => `b${i}`));
     }
   });
 

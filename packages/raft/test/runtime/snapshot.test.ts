@@ -1,0 +1,94 @@
+import type { SnapshotWriter, StateMachine } from '@omnidict/raft/runtime';
+import type { MemoryEngine, RuntimeError } from '@omnidict/raft/runtime';
+import { TestCluster } from './cluster.js';
+import { readCommands } from './testStateMachine.js';
+
+describe('log truncation and snapshots', () => {
+  let c: TestCluster;
+  afterEach(async () => {
+    await c.stop();
+  });
+
+  test('a follower slightly behind catches up by log; one far behind, by snapshot', async () => {
+    c = new TestCluster({ seed: 5, hostConfig: { logLagEntries: 5, snapshotChunkBytes: 64 } });
+    await c.start([1, 2, 3]);
+    await c.createGroup(1, [1, 2, 3]);
+    c.host(1).campaign(1);
+    await c.settle();
+    // Slightly behind: cut node 3 for 3 entries (within the lag margin).
+    c.network.isolate(3);
+    for (let i = 0; i < 3; i++) await c.propose(1, `near-${i}`);
+    c.network.heal();
+    await c.waitFor(() => c.host(3).status(1).appliedIndex === c.host(1).status(1).appliedIndex, 100, 'log catch-up');
+    expect(c.host(1).stats.snapshotsSent).toBe(0);
+    // Far behind: 40 entries while the leader truncates to applied - 5.
+    c.network.isolate(3);
+    for (let i = 0; i < 40; i++) await c.propose(1, `far-${i}`);
+    expect(c.host(1).status(1).truncatedIndex).toBeGreaterThan(c.host(3).status(1).appliedIndex);
+    c.network.heal();
+    await c.waitFor(() => c.host(3).status(1).appliedIndex >= c.host(1).status(1).appliedIndex, 200, 'snapshot catch-up');
+    expect(c.host(1).stats.snapshotsSent).toBeGreaterThanOrEqual(1);
+    expect(c.host(3).stats.snapshotsInstalled).toBeGreaterThanOrEqual(1);
+    const expected = [...[0, 1, 2].map((i) => `near-${i}`), ...Array.from({ length: 40 }, (_, i) => `far-${i}`)];
+    expect(await readCommands(c.engine(3), 1)).toEqual(expected);
+    // And it keeps replicating by log afterwards.
+    await c.propose(1, 'post');
+    await c.tick(3);
+    expect(await readCommands(c.engine(3), 1)).toEqual([...expected, 'post']);
+  });
+
+  test('a crash in the middle of a snapshot install is finished at restart', async () => {
+    let failNextInstall = true;
+    c = new TestCluster({
+      seed: 9,
+      hostConfig: { logLagEntries: 3, snapshotChunkBytes: 48 },
+      wrapStateMachine: (nodeId, sm): StateMachine => ({
+        applyEntries: (e, ctx) => sm.applyEntries(e, ctx),
+        snapshotChunks: (v, n) => sm.snapshotChunks(v, n),
+        installSnapshot: async (chunks, writer: SnapshotWriter) => {
+          if (nodeId === 3 && failNextInstall) {
+            failNextInstall = false;
+            // Clear the range and write part of the data, then "crash".
+            let n = 0;
+            await sm.installSnapshot(
+              (async function* () {
+                for await (const ch of chunks) {
+                  if (n++ === 2) throw new Error('simulated crash during install');
+                  yield ch;
+                }
+              })(),
+              writer,
+            );
+          }
+          return sm.installSnapshot(chunks, writer);
+        },
+      }),
+    });
+    await c.start([1, 2, 3]);
+    await c.createGroup(1, [1, 2, 3]);
+    c.host(1).campaign(1);
+    await c.settle();
+    await c.propose(1, 'first');
+    await c.tick(2);
+    c.network.isolate(3);
+    for (let i = 0; i < 30; i++) await c.propose(1, `cmd-${i}`);
+    c.network.heal();
+    // Node 3 receives the snapshot, starts installing, fails midway: its host stops.
+    await c.waitFor(() => failNextInstall === false, 200, 'install attempt');
+    await c.tick(2);
+    const err = await c.host(3).propose(1, Buffer.from('x')).catch((e: unknown) => e);
+    expect((err as RuntimeError).code).toBe('STORAGE');
+    await c.crash(3);
+    (c.engine(3) as MemoryEngine).reopen();
+    const partial = await readCommands(c.engine(3), 1);
+    expect(partial.length).toBeLessThan(31);
+    await c.startHost(3);
+    // Opening the host finished the install from the durable intent and staged chunks, before any traffic.
+    const expected = ['first', ...Array.from({ length: 30 }, (_, i) => `cmd-${i}`)];
+    expect(await readCommands(c.engine(3), 1)).toEqual(expected);
+    expect(c.host(3).status(1).appliedIndex).toBe(c.host(1).status(1).appliedIndex);
+    await c.propose(1, 'after');
+    await c.waitFor(() => c.host(3).status(1).appliedIndex === c.host(1).status(1).appliedIndex, 100, 'catch-up');
+    expect(await readCommands(c.engine(3), 1)).toEqual([...expected, 'after']);
+  });
+});
