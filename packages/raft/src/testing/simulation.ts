@@ -780,12 +780,19 @@ class Simulation {
   // ---------------------------------------------------------------------------------------------
   // Checks
 
-  /** #checkRoles runs after every step: Election Safety over every running replica. */
+  /** #checkRoles runs after every step: Election Safety, and only voters lead, over every running replica. */
   #checkRoles(): void {
     for (const n of this.#nodes.values()) {
       if (n.raw === undefined) continue;
       const st = n.raw.status();
-      if (st.softState.role === StateRole.Leader) this.#checker.observeLeader(n.id, st.hardState.term);
+      if (st.softState.role !== StateRole.Leader) continue;
+      this.#checker.observeLeader(n.id, st.hardState.term);
+      if (!st.confState.voters.includes(n.id)) {
+        throw new SimulationFailure(
+          `replica ${n.id} is leader in term ${st.hardState.term} but not a voter in its configuration ` +
+            formatConfState(st.confState),
+        );
+      }
     }
     this.stats.leaders = this.#checker.leadersSeen;
   }
