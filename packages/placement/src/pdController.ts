@@ -110,7 +110,11 @@ export class PdController {
       const known = this.#o.state.shards.get(d.id);
       const v = d.epoch?.version ?? 0;
       const c = d.epoch?.confVer ?? 0;
-      if (!known || v > (known.epoch?.version ?? 0) || (v === known.epoch?.version && c > (known.epoch?.confVer ?? 0))) {
+      if (
+        !known ||
+        v > (known.epoch?.version ?? 0) ||
+        (v === known.epoch?.version && c > (known.epoch?.confVer ?? 0))
+      ) {
         newer.push(normalizeDescriptor(d));
       }
     }
@@ -182,14 +186,29 @@ export class PdController {
     const nowMs = this.#o.now();
     const r = await driveOperator(
       op,
-      { nowMs, state: this.#o.state, stats: this.shardStats.get(op.shardId), admin: this.#o.admin, config: this.#o.operators },
+      {
+        nowMs,
+        state: this.#o.state,
+        stats: this.shardStats.get(op.shardId),
+        admin: this.#o.admin,
+        config: this.#o.operators,
+      },
       mem,
     );
     if (this.#closed) return;
-    if (r.learned.length > 0) await this.#o.propose({ type: 'reportShards', shards: r.learned.map(normalizeDescriptor) });
+    if (r.learned.length > 0)
+      await this.#o.propose({ type: 'reportShards', shards: r.learned.map(normalizeDescriptor) });
     if (r.changed) {
-      await this.#o.propose({ type: 'updateOperator', id, state: r.state, step: r.step, reason: r.reason, atMs: nowMs });
-      if (r.state === 'failed') this.#o.logger.warn({ operatorId: id, kind: op.kind, reason: r.reason }, 'operator failed');
+      await this.#o.propose({
+        type: 'updateOperator',
+        id,
+        state: r.state,
+        step: r.step,
+        reason: r.reason,
+        atMs: nowMs,
+      });
+      if (r.state === 'failed')
+        this.#o.logger.warn({ operatorId: id, kind: op.kind, reason: r.reason }, 'operator failed');
       if (r.state === 'done') this.#o.logger.info({ operatorId: id, kind: op.kind }, 'operator done');
     }
   }

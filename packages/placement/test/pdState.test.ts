@@ -209,7 +209,7 @@ describe('PdState codec and snapshots', () => {
     { type: 'bootstrap', clusterId: 7, shards: [{ start: 0, end: 2 ** 32, nodeIds: [1, 2, 3] }], atMs: 4 },
     { type: 'setNodeState', nodeId: 2, state: 'down', atMs: 5 },
     { type: 'allocIds', count: 10 },
-    { type: 'leaderChanged', leaderId: 2, atMs: 6 },
+    { type: 'leaderChanged', leaderId: 2, address: 'pd2:1', atMs: 6 },
     { type: 'updateOperator', id: 5, state: 'running', step: 'createReplicas', reason: 'bootstrap', atMs: 7 },
   ];
 

@@ -46,7 +46,9 @@ export class GrpcNodeAdmin implements NodeAdminApi {
     }
     const c = client;
     return new Promise<R>((resolve, reject) => {
-      send(c, new Date(Date.now() + this.#deadlineMs), (err, res) => (err ? reject(fromServiceError(err)) : resolve(res)));
+      send(c, new Date(Date.now() + this.#deadlineMs), (err, res) =>
+        err ? reject(fromServiceError(err)) : resolve(res),
+      );
     });
   }
 }

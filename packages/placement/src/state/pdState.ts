@@ -83,7 +83,7 @@ export type PdCommand =
       readonly atMs: number;
     }
   /** Proposed by every new leader: bumps the map revision so revisions stay monotonic across leaders. */
-  | { readonly type: 'leaderChanged'; readonly leaderId: number; readonly atMs: number };
+  | { readonly type: 'leaderChanged'; readonly leaderId: number; readonly address: string; readonly atMs: number };
 
 /** What applying a command produced; `error` is set when the command was rejected (state unchanged). */
 export interface ApplyResult {
@@ -109,6 +109,9 @@ export class PdState {
   readonly nodes = new Map<NodeId, NodeRecord>();
   readonly shards = new Map<ShardId, common.ShardDescriptor>();
   readonly operators = new Map<OperatorId, OperatorRecord>();
+  /** The PD replica that last took office, and the client address of every PD replica that led. */
+  pdLeaderId = 0;
+  readonly pdAddresses = new Map<number, string>();
 
   /** Applies one committed command. Deterministic: same state + same command → same state and result. */
   apply(cmd: PdCommand): ApplyResult {
@@ -130,6 +133,8 @@ export class PdState {
       case 'updateOperator':
         return this.applyUpdateOperator(cmd);
       case 'leaderChanged':
+        this.pdLeaderId = cmd.leaderId;
+        if (cmd.address) this.pdAddresses.set(cmd.leaderId, cmd.address);
         this.revision++;
         return OK;
     }
@@ -326,6 +331,8 @@ export class PdState {
       nodes: [...this.nodes.values()].sort((a, b) => a.id - b.id),
       shards: [...this.shards.values()].sort((a, b) => a.id - b.id),
       operators: [...this.operators.values()].sort((a, b) => a.id - b.id),
+      pdLeaderId: this.pdLeaderId,
+      pdAddresses: [...this.pdAddresses].sort((a, b) => a[0] - b[0]),
     };
     return encodeJson(SNAPSHOT_TAG, data);
   }
@@ -345,6 +352,9 @@ export class PdState {
     for (const n of data.nodes) this.nodes.set(n.id, n);
     for (const s of data.shards) this.shards.set(s.id, s);
     for (const o of data.operators) this.operators.set(o.id, o);
+    this.pdLeaderId = data.pdLeaderId;
+    this.pdAddresses.clear();
+    for (const [id, address] of data.pdAddresses) this.pdAddresses.set(id, address);
   }
 
   static fromSnapshot(bytes: Uint8Array): PdState {
@@ -364,6 +374,8 @@ interface SnapshotData {
   nodes: NodeRecord[];
   shards: common.ShardDescriptor[];
   operators: OperatorRecord[];
+  pdLeaderId: number;
+  pdAddresses: Array<[number, string]>;
 }
 
 export function isActive(op: OperatorRecord): boolean {
