@@ -1,4 +1,3 @@
-
 /**
  * CliContext is everything a command touches outside its arguments, so tests drive the whole
  * command tree in-process with captured output.

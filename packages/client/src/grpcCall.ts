@@ -30,7 +30,7 @@ function hasServerCode(err: ServiceError): boolean {
 export function toOmniError(err: ServiceError, target: string, method: string): OmniError {
   if (!hasServerCode(err)) {
     if (err.code === status.UNAVAILABLE) {
-      return new OmniError('UNAVAILABLE', `cannot reach ${target} (${method}): ${err.details || err.message}`, {
+      return new OmniError('UNAVAILABLE', `cannot reach ${target} (${method}): ${transportReason(err)}`, {
         cause: err,
       });
     }
@@ -39,6 +39,13 @@ export function toOmniError(err: ServiceError, target: string, method: string): 
     }
   }
   return fromServiceError(err);
+}
+
+/** The useful part of a grpc-js transport failure ("connect ECONNREFUSED 127.0.0.1:1"). */
+function transportReason(err: ServiceError): string {
+  const details = err.details || err.message;
+  const m = /Last error: (?:Error: )?(.*?)(?:\. Resolution note:.*)?$/s.exec(details);
+  return (m?.[1] ?? details).trim() || 'unavailable';
 }
 
 /**

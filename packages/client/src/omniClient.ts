@@ -249,7 +249,7 @@ export class OmniClient {
       const index = this.current;
       const addr = this.routers[index]!;
       try {
-        return await callUnary(bind(this.clientFor(addr)), deadlineMs, addr, method);
+        return await callUnary(bind(this.clientFor(addr)), deadlineMs, `router ${addr}`, method);
       } catch (err) {
         if (!(err instanceof OmniError)) throw err;
         if (err.code === 'UNAVAILABLE') this.rotate(index);

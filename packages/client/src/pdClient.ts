@@ -124,7 +124,7 @@ export class PdClient {
     for (let hops = 0; ; hops++) {
       let err: OmniError;
       try {
-        const res = await callUnary(bind(this.clientFor(target)), deadlineMs, target, method);
+        const res = await callUnary(bind(this.clientFor(target)), deadlineMs, `placement driver ${target}`, method);
         const pbErr = res.header?.error;
         if (!pbErr || pbErr.code === '') {
           this.leader = target;

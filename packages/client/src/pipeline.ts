@@ -132,7 +132,7 @@ export class Pipeline {
   private open(): ClientDuplexStream<kv.StreamRequest, kv.StreamResponse> {
     if (this.stream) return this.stream;
     const stream = this.getClient().stream();
-    const target = this.currentTarget();
+    const target = `router ${this.currentTarget()}`;
     this.stream = stream;
     this.streamTarget = target;
     stream.on('data', (res: kv.StreamResponse) => this.handleResponse(res));
@@ -144,7 +144,7 @@ export class Pipeline {
     });
     stream.on('end', () => {
       if (this.stream === stream) this.stream = null;
-      this.failAll(new OmniError('UNAVAILABLE', `router ${target} ended the stream`));
+      this.failAll(new OmniError('UNAVAILABLE', `${target} ended the stream`));
     });
     return stream;
   }
