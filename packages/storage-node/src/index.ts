@@ -52,3 +52,13 @@ export {
 } from './kv/kvStateMachine.js';
 export { type AnyLevel, type BatchOp, chainedBatchWriter, levelReader, opsWriter } from './kv/levelAdapters.js';
 export { decodeRecord, encodeRecord, isExpired, type ValueRecord } from './kv/record.js';
+export { type NodeHandle, type NodeOptions, nodeAdminService, nodeKvService, startNode } from './nodeServer.js';
+export { FaultyTransport } from './store/faultyTransport.js';
+export {
+  decodeDescriptor,
+  encodeDescriptor,
+  type ShardApplyResult,
+  type ShardHooks,
+  ShardStateMachine,
+} from './store/shardStateMachine.js';
+export { type ShardId, Store, type StoreConfig, toOmniError } from './store/store.js';

@@ -1,13 +1,13 @@
+import { common, OmniError } from '@omnidict/proto';
 import { ConfChangeType } from '@omnidict/raft';
 import type {
-  ApplyContext as RaftApplyContext,
   CommittedEntry,
+  ApplyContext as RaftApplyContext,
   KvReader as RaftKvReader,
   SnapshotWriter,
   StateMachine,
 } from '@omnidict/raft/runtime';
 import { decodeSnapshotChunk, descriptorKey, snapshotRanges } from '@omnidict/raft/runtime';
-import { common, OmniError } from '@omnidict/proto';
 import { decodeCommand } from '../kv/commands.js';
 import { dataRange, decodeDataKey, expiryKey } from '../kv/keys.js';
 import { ApplyContext, type KvResult, KvStateMachine } from '../kv/kvStateMachine.js';
@@ -112,9 +112,17 @@ export class ShardStateMachine implements StateMachine<ShardApplyResult> {
     let replicas = d.replicas.filter((r) => r.replicaId !== replicaId);
     const existing = d.replicas.find((r) => r.replicaId === replicaId);
     if (type === ConfChangeType.AddLearner) {
-      replicas.push({ replicaId, nodeId: nodeId || (existing?.nodeId ?? 0), role: common.ReplicaRole.REPLICA_ROLE_LEARNER });
+      replicas.push({
+        replicaId,
+        nodeId: nodeId || (existing?.nodeId ?? 0),
+        role: common.ReplicaRole.REPLICA_ROLE_LEARNER,
+      });
     } else if (type === ConfChangeType.AddVoter) {
-      replicas.push({ replicaId, nodeId: nodeId || (existing?.nodeId ?? 0), role: common.ReplicaRole.REPLICA_ROLE_VOTER });
+      replicas.push({
+        replicaId,
+        nodeId: nodeId || (existing?.nodeId ?? 0),
+        role: common.ReplicaRole.REPLICA_ROLE_VOTER,
+      });
     }
     replicas = replicas.sort((a, b) => a.replicaId - b.replicaId);
     const next: common.ShardDescriptor = {

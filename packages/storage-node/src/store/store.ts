@@ -25,6 +25,23 @@ import {
 
 export type ShardId = number;
 
+/** Node-local key space 0x07: `0x07 ‖ nodeId(u64 BE)` → the peer's Raft address (UTF-8). */
+const ADDRESS_PREFIX = 0x07;
+const ADDRESS_RANGE = { gte: Buffer.of(ADDRESS_PREFIX), lt: Buffer.of(ADDRESS_PREFIX + 1) };
+
+function nodeIdKey(nodeId: number): Buffer {
+  const key = Buffer.alloc(9);
+  key[0] = ADDRESS_PREFIX;
+  key.writeUInt32BE(Math.floor(nodeId / 0x1_0000_0000), 1);
+  key.writeUInt32BE(nodeId >>> 0, 5);
+  return key;
+}
+
+function readNodeIdKey(key: Uint8Array): number {
+  const b = Buffer.from(key.buffer, key.byteOffset, key.byteLength);
+  return b.readUInt32BE(1) * 0x1_0000_0000 + b.readUInt32BE(5);
+}
+
 export interface StoreConfig {
   readonly nodeId: number;
   /** The process's one database (LevelEngine in production). The store does not close it. */
@@ -85,6 +102,10 @@ export class Store {
   /** Opens the store: recovers every replica from the LSM, finishes interrupted splits, starts Raft. */
   static async open(config: StoreConfig): Promise<Store> {
     const store = new Store(config);
+    // Peer addresses learnt before a restart: the transport needs them before any shard talks.
+    for await (const [k, v] of config.engine.iterate(ADDRESS_RANGE)) {
+      store.#learnAddresses({ [readNodeIdKey(k)]: Buffer.from(v).toString('utf8') }, false);
+    }
     store.#host = await RaftHost.open({
       ...config.raft,
       nodeId: config.nodeId,
@@ -106,6 +127,11 @@ export class Store {
 
   get host(): RaftHost {
     return this.#host;
+  }
+
+  /** The node's LSM, for local (non-linearizable) inspection by tests and tools. */
+  get engine(): KvEngine {
+    return this.#engine;
   }
 
   #createStateMachine(groupId: number, descriptor: Uint8Array | undefined): ShardStateMachine {
@@ -140,7 +166,8 @@ export class Store {
   async #execute(req: nodepb.NodeRequest): Promise<nodepb.NodeResponse['result']> {
     const header = req.header;
     const op = req.op;
-    if (header === undefined || op === undefined) throw new OmniError('INVALID_ARGUMENT', 'request needs a header and an op');
+    if (header === undefined || op === undefined)
+      throw new OmniError('INVALID_ARGUMENT', 'request needs a header and an op');
     const sm = this.#replica(header.shardId);
     this.#checkEpoch(sm, header);
     const timeoutMs = header.timeoutMs > 0 ? header.timeoutMs : this.#defaultTimeoutMs;
@@ -198,12 +225,13 @@ export class Store {
     if (theirs !== mine) {
       const newShards = [...this.replicas.values()]
         .map((r) => r.descriptor)
-        .filter((o) => o.id !== d.id && o.end > 0 && o.start < RING_END && o.epoch?.version === mine && o.start === d.end);
-      throw new OmniError(
-        'STALE_EPOCH',
-        `shard ${d.id} is at epoch version ${mine}, the request carried ${theirs}`,
-        { currentShard: d, newShards },
-      );
+        .filter(
+          (o) => o.id !== d.id && o.end > 0 && o.start < RING_END && o.epoch?.version === mine && o.start === d.end,
+        );
+      throw new OmniError('STALE_EPOCH', `shard ${d.id} is at epoch version ${mine}, the request carried ${theirs}`, {
+        currentShard: d,
+        newShards,
+      });
     }
   }
 
@@ -254,12 +282,14 @@ export class Store {
     if (d === undefined) throw new OmniError('INVALID_ARGUMENT', 'CreateShard needs a shard descriptor');
     this.#learnAddresses(req.nodeAddresses);
     const self = d.replicas.find((r) => r.nodeId === this.nodeId);
-    if (self === undefined) throw new OmniError('INVALID_ARGUMENT', `shard ${d.id} has no replica on node ${this.nodeId}`);
+    if (self === undefined)
+      throw new OmniError('INVALID_ARGUMENT', `shard ${d.id} has no replica on node ${this.nodeId}`);
     if (this.#host.hasGroup(d.id) && !this.#removed.has(d.id)) {
       throw new OmniError('CONFLICT', `node ${this.nodeId} already has a replica of shard ${d.id}`);
     }
     const overlap = [...this.replicas.values()].find(
-      (r) => r.shardId !== d.id && !this.#removed.has(r.shardId) && r.descriptor.start < d.end && d.start < r.descriptor.end,
+      (r) =>
+        r.shardId !== d.id && !this.#removed.has(r.shardId) && r.descriptor.start < d.end && d.start < r.descriptor.end,
     );
     if (overlap !== undefined) {
       throw new OmniError('CONFLICT', `shard ${d.id} overlaps local shard ${overlap.shardId}`, {
@@ -289,13 +319,16 @@ export class Store {
   }
 
   /** SplitShard proposes Split through the shard's own log; returns both descriptors once applied here. */
-  async splitShard(req: nodepb.SplitShardRequest): Promise<{ left: common.ShardDescriptor; right: common.ShardDescriptor }> {
+  async splitShard(
+    req: nodepb.SplitShardRequest,
+  ): Promise<{ left: common.ShardDescriptor; right: common.ShardDescriptor }> {
     const header = req.header;
     if (header === undefined) throw new OmniError('INVALID_ARGUMENT', 'SplitShard needs a header');
     const sm = this.#replica(header.shardId);
     this.#checkEpoch(sm, header);
     this.#requireLeader(sm.shardId);
-    if (this.replicas.has(req.newShardId)) throw new OmniError('CONFLICT', `shard ${req.newShardId} already exists here`);
+    if (this.replicas.has(req.newShardId))
+      throw new OmniError('CONFLICT', `shard ${req.newShardId} already exists here`);
     const at = req.splitAt !== 0 ? req.splitAt : await this.#medianPosition(sm);
     const r = await this.#propose(
       sm.shardId,
@@ -330,9 +363,13 @@ export class Store {
     }
     const sm = this.#replica(header.shardId);
     if ((header.epoch?.confVer ?? 0) !== (sm.descriptor.epoch?.confVer ?? 0)) {
-      throw new OmniError('STALE_EPOCH', `shard ${sm.shardId} membership changed (confVer ${sm.descriptor.epoch?.confVer})`, {
-        currentShard: sm.descriptor,
-      });
+      throw new OmniError(
+        'STALE_EPOCH',
+        `shard ${sm.shardId} membership changed (confVer ${sm.descriptor.epoch?.confVer})`,
+        {
+          currentShard: sm.descriptor,
+        },
+      );
     }
     this.#checkEpoch(sm, header);
     this.#requireLeader(sm.shardId);
@@ -397,12 +434,24 @@ export class Store {
     this.#log.warn({ partitioned: req.partitionedNodes }, 'raft faults set');
   }
 
-  #learnAddresses(addresses: Record<string, string>): void {
+  /** Address of a node's Raft transport, when known. */
+  addressOf(nodeId: number): string | undefined {
+    return this.#addresses.get(nodeId);
+  }
+
+  #learnAddresses(addresses: Record<string, string>, persist = true): void {
     for (const [id, address] of Object.entries(addresses)) {
       const nodeId = Number(id);
       if (address === '' || this.#addresses.get(nodeId) === address) continue;
       this.#addresses.set(nodeId, address);
       if (nodeId !== this.nodeId) this.#onPeerAddress?.(nodeId, address);
+      if (persist) {
+        this.#engine
+          .write([{ type: 'put', key: nodeIdKey(nodeId), value: Buffer.from(address, 'utf8') }], { sync: false })
+          .catch((err: unknown) =>
+            this.#log.warn({ peerNodeId: nodeId, err: String(err) }, 'saving peer address failed'),
+          );
+      }
     }
   }
 
@@ -417,7 +466,10 @@ export class Store {
     };
     setImmediate(() => {
       run().catch((err: unknown) =>
-        this.#log.error({ shardId: right.id, leftShardId: leftId, err: String(err) }, 'creating split shard failed; retried at restart'),
+        this.#log.error(
+          { shardId: right.id, leftShardId: leftId, err: String(err) },
+          'creating split shard failed; retried at restart',
+        ),
       );
     });
   }
@@ -467,7 +519,9 @@ export class Store {
         }
         if (ops.length > 0) await this.#engine.write(ops, { sync: true });
         this.#log.info({ shardId }, 'removed replica: data range dropped');
-      })().catch((err: unknown) => this.#log.error({ shardId, err: String(err) }, 'dropping removed replica data failed'));
+      })().catch((err: unknown) =>
+        this.#log.error({ shardId, err: String(err) }, 'dropping removed replica data failed'),
+      );
     });
   }
 

@@ -1,0 +1,184 @@
+import * as grpc from '@grpc/grpc-js';
+import { nodepb, OmniError } from '@omnidict/proto';
+import { GrpcTransport, LevelEngine, type Logger, noopLogger, type RaftHostConfig } from '@omnidict/raft/runtime';
+import { HealthImplementation } from 'grpc-health-check';
+import { DEFAULT_MAX_VALUE_BYTES, MAX_KEY_BYTES } from './kv/buildCommand.js';
+import { Store, toOmniError } from './store/store.js';
+
+export interface NodeOptions {
+  readonly nodeId: number;
+  /** host:port for NodeKV, NodeAdmin, health and reflection (port 0 = pick one). */
+  readonly listen: string;
+  /** host:port for the Raft transport (port 0 = pick one). */
+  readonly raftListen: string;
+  readonly dataDir: string;
+  readonly maxValueBytes?: number;
+  readonly logger?: Logger;
+  readonly raft?: StoreRaftOptions;
+  readonly sweepIntervalMs?: number;
+  /** Adds server reflection (see reflection.ts); optional because it needs the .proto files. */
+  readonly addReflection?: (server: grpc.Server) => void;
+}
+
+export type StoreRaftOptions = Partial<
+  Omit<RaftHostConfig, 'nodeId' | 'engine' | 'transport' | 'stateMachine' | 'onUnknownGroup'>
+>;
+
+export interface NodeHandle {
+  readonly store: Store;
+  /** Bound port of the KV/admin server. */
+  readonly port: number;
+  /** Bound port of the Raft transport. */
+  readonly raftPort: number;
+  /** Graceful: health NOT_SERVING, leaderships handed over, Raft stopped, servers and DB closed. */
+  close(opts?: { abrupt?: boolean }): Promise<void>;
+}
+
+/** The NodeKV service: one long-lived bidi stream per router; each request batch gets one response batch. */
+export function nodeKvService(store: Store, log: Logger): nodepb.NodeKVServer {
+  return {
+    execute: (call) => {
+      let pending = 0;
+      let ended = false;
+      const maybeEnd = () => {
+        if (ended && pending === 0) call.end();
+      };
+      call.on('data', (batch: nodepb.NodeRequestBatch) => {
+        pending++;
+        // Requests are started in order, so writes of one batch are proposed in order.
+        Promise.all(batch.requests.map((r) => store.execute(r))).then(
+          (responses) => {
+            pending--;
+            if (!call.cancelled && !call.destroyed) call.write({ responses });
+            maybeEnd();
+          },
+          (err: unknown) => {
+            pending--;
+            log.error({ err: String(err) }, 'execute batch failed');
+            maybeEnd();
+          },
+        );
+      });
+      call.on('end', () => {
+        ended = true;
+        maybeEnd();
+      });
+      call.on('error', (err) => log.debug({ err: String(err) }, 'NodeKV stream error'));
+    },
+  };
+}
+
+function errorPb(err: unknown) {
+  return toOmniError(err).toProto();
+}
+
+/** The NodeAdmin service. Errors travel in each response's `error` field (never as gRPC status). */
+export function nodeAdminService(store: Store): nodepb.NodeAdminServer {
+  return {
+    createShard: (call, cb) => {
+      store.createShard(call.request).then(
+        () => cb(null, {}),
+        (err: unknown) => cb(null, { error: errorPb(err) }),
+      );
+    },
+    splitShard: (call, cb) => {
+      store.splitShard(call.request).then(
+        ({ left, right }) => cb(null, { left, right }),
+        (err: unknown) => cb(null, { error: errorPb(err) }),
+      );
+    },
+    changeReplicas: (call, cb) => {
+      store.changeReplicas(call.request).then(
+        (shard) => cb(null, { shard }),
+        (err: unknown) => cb(null, { error: errorPb(err) }),
+      );
+    },
+    transferLeader: (call, cb) => {
+      try {
+        store.transferLeader(call.request);
+        cb(null, {});
+      } catch (err) {
+        cb(null, { error: errorPb(err) });
+      }
+    },
+    listShards: (_call, cb) => {
+      store.listShards().then(
+        (r) => cb(null, r),
+        (err: unknown) => cb(toOmniErrorStatus(err)),
+      );
+    },
+    setFaults: (call, cb) => {
+      store.setFaults(call.request);
+      cb(null, {});
+    },
+  };
+}
+
+function toOmniErrorStatus(err: unknown): grpc.ServiceError {
+  const e = toOmniError(err);
+  return Object.assign(new Error(e.message), {
+    code: grpc.status.INTERNAL,
+    details: e.message,
+    metadata: new grpc.Metadata(),
+  });
+}
+
+/** Starts a storage node: LSM, Raft transport, Store (recovering every replica), gRPC services. */
+export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
+  const log = (opts.logger ?? noopLogger).child({ nodeId: opts.nodeId });
+  const engine = await LevelEngine.open(opts.dataDir);
+  const transport = new GrpcTransport({ nodeId: opts.nodeId, listenAddress: opts.raftListen, logger: log });
+  let store: Store;
+  try {
+    store = await Store.open({
+      nodeId: opts.nodeId,
+      engine,
+      transport,
+      logger: log,
+      limits: { maxKeyBytes: MAX_KEY_BYTES, maxValueBytes: opts.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES },
+      onPeerAddress: (nodeId, address) => transport.setPeer(nodeId, address),
+      ...(opts.raft !== undefined ? { raft: opts.raft } : {}),
+      ...(opts.sweepIntervalMs !== undefined ? { sweepIntervalMs: opts.sweepIntervalMs } : {}),
+    });
+  } catch (err) {
+    await engine.close();
+    throw err;
+  }
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': 64 << 20,
+    'grpc.max_send_message_length': 64 << 20,
+  });
+  server.addService(nodepb.NodeKVService, nodeKvService(store, log));
+  server.addService(nodepb.NodeAdminService, nodeAdminService(store));
+  const health = new HealthImplementation({
+    '': 'SERVING',
+    'omnidict.node.v1.NodeKV': 'SERVING',
+    'omnidict.node.v1.NodeAdmin': 'SERVING',
+  });
+  health.addToServer(server);
+  opts.addReflection?.(server);
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(opts.listen, grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err === null
+        ? resolve(p)
+        : reject(new OmniError('UNAVAILABLE', `cannot listen on ${opts.listen}: ${err.message}`)),
+    );
+  });
+  log.info({ port, raftPort: transport.port, dataDir: opts.dataDir }, 'storage node serving');
+  let closed = false;
+  return {
+    store,
+    port,
+    raftPort: transport.port,
+    async close(closeOpts = {}) {
+      if (closed) return;
+      closed = true;
+      health.setStatus('', 'NOT_SERVING');
+      await store.close(closeOpts.abrupt === true ? { abrupt: true } : {});
+      await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      server.forceShutdown();
+      await engine.close();
+      log.info({}, 'storage node stopped');
+    },
+  };
+}
