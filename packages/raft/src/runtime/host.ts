@@ -986,7 +986,7 @@ export class RaftHost {
       this.#deliver(g, fromPbMessage(gm.message), b.fromNode);
     }
     for (const hb of b.heartbeats) {
-      const g = this.#groups.get(hb.groupId);
+      const g = this.#groups.get(hb.groupId) ?? this.#maybeCreate(hb.groupId, hb.to, b.fromNode, EMPTY);
       if (g !== undefined) this.#deliver(g, heartbeatMessage(MessageType.Heartbeat, hb), b.fromNode);
     }
     for (const hb of b.heartbeatResponses) {
