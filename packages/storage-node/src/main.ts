@@ -1,0 +1,154 @@
+#!/usr/bin/env node
+/**
+ * omnidict-node: a storage node hosting many shard replicas over one LSM. Every flag has an
+ * OMNIDICT_* environment twin (flags win). Runs on load; SIGTERM/SIGINT shut down gracefully
+ * (leaderships handed over first).
+ */
+import { createServer } from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, Option } from 'commander';
+import { pino } from 'pino';
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { DEFAULT_MAX_VALUE_BYTES } from './kv/buildCommand.js';
+import { startNode } from './nodeServer.js';
+import { createReflection } from './reflection.js';
+
+const int = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got "${v}"`);
+  return n;
+};
+
+const program = new Command('omnidict-node')
+  .description('OmniDict storage node: shard replicas (Raft groups) over one classic-level LSM.')
+  .addOption(
+    new Option('--node-id <id>', 'this node’s id (unique, > 0)')
+      .argParser(int('--node-id'))
+      .env('OMNIDICT_NODE_ID')
+      .makeOptionMandatory(),
+  )
+  .addOption(
+    new Option('--listen <host:port>', 'address for NodeKV, NodeAdmin, health, reflection')
+      .default('127.0.0.1:7100')
+      .env('OMNIDICT_LISTEN'),
+  )
+  .addOption(
+    new Option('--advertise <host:port>', 'address other processes use to reach --listen').env('OMNIDICT_ADVERTISE'),
+  )
+  .addOption(
+    new Option('--raft-listen <host:port>', 'address of the Raft transport (peers connect here)')
+      .default('127.0.0.1:7200')
+      .env('OMNIDICT_RAFT_LISTEN'),
+  )
+  .addOption(
+    new Option('--data-dir <dir>', 'directory of the node’s LSM').env('OMNIDICT_DATA_DIR').makeOptionMandatory(),
+  )
+  .addOption(new Option('--pd <addresses>', 'comma-separated addresses of ALL PD replicas').env('OMNIDICT_PD'))
+  .addOption(
+    new Option('--max-value-bytes <bytes>', 'largest value accepted')
+      .default(DEFAULT_MAX_VALUE_BYTES)
+      .argParser(int('--max-value-bytes'))
+      .env('OMNIDICT_MAX_VALUE_BYTES'),
+  )
+  .addOption(
+    new Option('--metrics-port <port>', 'Prometheus /metrics port (0 = off)')
+      .default(0)
+      .argParser(int('--metrics-port'))
+      .env('OMNIDICT_METRICS_PORT'),
+  )
+  .addOption(
+    new Option('--proto-root <dir>', 'directory of the .proto files, for reflection').env('OMNIDICT_PROTO_ROOT'),
+  )
+  .addOption(
+    new Option('--log-level <level>', 'pino log level')
+      .choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
+      .default('info')
+      .env('OMNIDICT_LOG_LEVEL'),
+  );
+
+program.parse();
+const opts = program.opts<{
+  nodeId: number;
+  listen: string;
+  advertise?: string;
+  raftListen: string;
+  dataDir: string;
+  pd?: string;
+  maxValueBytes: number;
+  metricsPort: number;
+  protoRoot?: string;
+  logLevel: string;
+}>();
+
+const logger = pino({ level: opts.logLevel, base: { service: 'omnidict-node' } });
+const here = path.dirname(fileURLToPath(import.meta.url));
+const protoRoot = opts.protoRoot ?? path.resolve(here, '..', '..', 'proto', 'proto');
+const reflection = createReflection(protoRoot, import.meta.url);
+if ('error' in reflection) logger.warn({ err: reflection.error, protoRoot }, 'server reflection disabled');
+
+try {
+  const handle = await startNode({
+    nodeId: opts.nodeId,
+    listen: opts.listen,
+    raftListen: opts.raftListen,
+    dataDir: opts.dataDir,
+    maxValueBytes: opts.maxValueBytes,
+    logger,
+    ...('add' in reflection ? { addReflection: reflection.add } : {}),
+  });
+  logger.info(
+    { nodeId: opts.nodeId, advertise: opts.advertise ?? opts.listen, pd: opts.pd ?? '' },
+    'omnidict-node started (PD registration and heartbeats are not implemented yet)',
+  );
+  let metricsServer: ReturnType<typeof createServer> | undefined;
+  if (opts.metricsPort > 0) {
+    const registry = new Registry();
+    collectDefaultMetrics({ register: registry });
+    new Gauge({
+      name: 'omnidict_node_shard_replicas',
+      help: 'shard replicas hosted by this node',
+      registers: [registry],
+      collect() {
+        this.set(handle.store.replicas.size);
+      },
+    });
+    new Gauge({
+      name: 'omnidict_node_shard_leaders',
+      help: 'shards this node leads',
+      registers: [registry],
+      collect() {
+        const host = handle.store.host;
+        this.set(host.groupIds().filter((id) => host.status(id).role === 'leader').length);
+      },
+    });
+    metricsServer = createServer((_req, res) => {
+      registry.metrics().then(
+        (body) => {
+          res.setHeader('content-type', registry.contentType);
+          res.end(body);
+        },
+        (err: unknown) => {
+          res.statusCode = 500;
+          res.end(String(err));
+        },
+      );
+    }).listen(opts.metricsPort);
+  }
+  const shutdown = (signal: string) => {
+    logger.info({ signal }, 'shutting down: transferring leaderships');
+    metricsServer?.close();
+    handle.close().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        logger.error({ err: e }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+} catch (e) {
+  logger.fatal({ err: e }, 'storage node failed to start');
+  process.exit(1);
+}
