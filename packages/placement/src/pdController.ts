@@ -181,8 +181,8 @@ export class PdController {
   async #drive(id: OperatorId): Promise<void> {
     const op = this.#o.state.operators.get(id);
     if (!op || this.#closed) return;
-    let mem = this.#memories.get(id);
-    if (!mem) this.#memories.set(id, (mem = newOperatorMemory()));
+    const mem = this.#memories.get(id) ?? newOperatorMemory();
+    this.#memories.set(id, mem);
     const nowMs = this.#o.now();
     const r = await driveOperator(
       op,
