@@ -212,7 +212,11 @@ function label(p: ProcessRecord): string {
  */
 export class LocalCluster {
   private readonly children = new Map<ProcessRecord, ChildProcess>();
+  /** How each exited child ended (`code 1`, `SIGKILL`). */
+  private readonly exits = new Map<ProcessRecord, string>();
   private stopping = false;
+  /** Set once the router answered; later exits are reported as they happen. */
+  private ready = false;
 
   private constructor(
     readonly file: ClusterFile,
@@ -272,6 +276,7 @@ export class LocalCluster {
       }
       opts.say(`started ${processes.length} processes; waiting for the router at ${cluster.routerAddress}`);
       await cluster.waitReady(opts.readyTimeoutMs);
+      cluster.ready = true;
     } catch (err) {
       await cluster.stop(2000);
       throw err;
@@ -294,7 +299,8 @@ export class LocalCluster {
       this.children.set(p, child);
       child.on('exit', (code, signal) => {
         this.children.delete(p);
-        if (!this.stopping) {
+        this.exits.set(p, signal ?? `code ${code}`);
+        if (!this.stopping && this.ready) {
           this.say(`${label(p)} exited (${signal ?? `code ${code}`}); log: ${p.log}`);
         }
       });
@@ -312,9 +318,10 @@ export class LocalCluster {
       while (Date.now() < deadline) {
         const dead = this.file.processes.find((p) => !this.children.has(p));
         if (dead) {
+          this.showTail(dead);
           throw new OmniError(
             'INTERNAL',
-            `${label(dead)} exited during startup; last lines of ${dead.log}:\n${tailFile(dead.log)}`,
+            `${label(dead)} exited during startup (${this.exits.get(dead) ?? 'unknown'}); see ${dead.log}`,
           );
         }
         try {
@@ -326,13 +333,20 @@ export class LocalCluster {
         await new Promise((r) => setTimeout(r, 250));
       }
       const router = this.file.processes.find((p) => p.role === 'router')!;
+      this.showTail(router);
       throw new OmniError(
         'TIMEOUT',
-        `the router at ${router.address} did not answer within ${timeoutMs} ms (${last instanceof Error ? last.message : 'no answer'}); last lines of ${router.log}:\n${tailFile(router.log)}`,
+        `the router at ${router.address} did not answer within ${timeoutMs} ms (${last instanceof Error ? last.message : 'no answer'}); see ${router.log}`,
       );
     } finally {
       client.close();
     }
+  }
+
+  /** Shows the end of a process's log, indented, ahead of the one error line. */
+  private showTail(p: ProcessRecord): void {
+    const lines = tailFile(p.log).split('\n');
+    this.say(`last lines of ${p.log}:\n${lines.map((l) => `  | ${l}`).join('\n')}`);
   }
 
   /** Lets omnictl exit while the children keep running (--detach). */
