@@ -1,0 +1,195 @@
+#!/usr/bin/env node
+import { createServer } from 'node:http';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import type { Server } from '@grpc/grpc-js';
+import { ReflectionService } from '@grpc/reflection';
+import { Command, Option } from 'commander';
+import pino from 'pino';
+import { collectDefaultMetrics, register } from 'prom-client';
+import type { PdLoggerFull } from './pdServer.js';
+import { startPd } from './pdServer.js';
+
+/**
+ * omnidict-pd: one placement driver replica. Every flag has an OMNIDICT_* environment twin.
+ * Exit codes: 0 clean shutdown (SIGTERM/SIGINT), 1 startup failure.
+ */
+function parsePeers(s: string): Map<number, string> {
+  const peers = new Map<number, string>();
+  for (const part of s.split(',').filter(Boolean)) {
+    const [id, address] = part.split('=');
+    const n = Number(id);
+    if (!Number.isInteger(n) || n <= 0 || !address) throw new Error(`bad --peers entry '${part}' (want id=host:port)`);
+    peers.set(n, address);
+  }
+  return peers;
+}
+
+const int = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`not a non-negative integer: ${v}`);
+  return n;
+};
+
+/** Adds gRPC reflection for omnidict.pd.v1.PD and grpc.health.v1; returns an error text when unavailable. */
+function addReflection(server: Server, protoRoot: string): string | undefined {
+  try {
+    const req = createRequire(path.resolve(process.argv[1] ?? path.join(process.cwd(), 'main.js')));
+    const reflectionEntry = req.resolve('@grpc/reflection');
+    const loader = createRequire(reflectionEntry)('@grpc/proto-loader') as {
+      loadSync(files: string[], options: object): ConstructorParameters<typeof ReflectionService>[0];
+    };
+    const healthRoot = path.dirname(req.resolve('grpc-health-check/package.json'));
+    const pkg = loader.loadSync(['omnidict/pd/v1/pd.proto', 'health/v1/health.proto'], {
+      includeDirs: [protoRoot, path.join(healthRoot, 'proto')],
+      keepCase: false,
+      longs: Number,
+      defaults: true,
+    });
+    new ReflectionService(pkg).addToServer(server);
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
+async function main(): Promise<void> {
+  const program = new Command('omnidict-pd')
+    .description('OmniDict placement driver replica')
+    .addOption(
+      new Option('--id <n>', 'this PD replica id (one of --peers)')
+        .env('OMNIDICT_PD_ID')
+        .argParser(int)
+        .makeOptionMandatory(),
+    )
+    .addOption(
+      new Option('--listen <host:port>', 'PD gRPC service address').env('OMNIDICT_LISTEN').default('0.0.0.0:2379'),
+    )
+    .addOption(new Option('--advertise <host:port>', 'PD service address given to clients').env('OMNIDICT_ADVERTISE'))
+    .addOption(
+      new Option('--peers <list>', 'Raft addresses of ALL PD replicas: id=host:port,...')
+        .env('OMNIDICT_PEERS')
+        .makeOptionMandatory(),
+    )
+    .addOption(
+      new Option('--raft-listen <host:port>', 'Raft transport listen address (default: own --peers entry)').env(
+        'OMNIDICT_RAFT_LISTEN',
+      ),
+    )
+    .addOption(
+      new Option('--data-dir <dir>', 'classic-level data directory').env('OMNIDICT_DATA_DIR').makeOptionMandatory(),
+    )
+    .addOption(
+      new Option('--replication <n>', 'replicas per shard').env('OMNIDICT_REPLICATION').argParser(int).default(3),
+    )
+    .addOption(new Option('--shards <n>', 'initial shard count').env('OMNIDICT_SHARDS').argParser(int).default(8))
+    .addOption(
+      new Option('--down-timeout-ms <ms>', 'node heartbeat timeout before it is marked down')
+        .env('OMNIDICT_DOWN_TIMEOUT_MS')
+        .argParser(int)
+        .default(10_000),
+    )
+    .addOption(
+      new Option('--replace-after-ms <ms>', 'replace replicas of a node down this long')
+        .env('OMNIDICT_REPLACE_AFTER_MS')
+        .argParser(int)
+        .default(30_000),
+    )
+    .addOption(
+      new Option('--max-operators <n>', 'operators running at once')
+        .env('OMNIDICT_MAX_OPERATORS')
+        .argParser(int)
+        .default(4),
+    )
+    .addOption(
+      new Option('--metrics-port <port>', 'Prometheus /metrics port (0 = off)')
+        .env('OMNIDICT_METRICS_PORT')
+        .argParser(int)
+        .default(0),
+    )
+    .addOption(
+      new Option('--proto-root <dir>', 'directory of the .proto files, for reflection').env('OMNIDICT_PROTO_ROOT'),
+    )
+    .addOption(new Option('--log-level <level>').env('OMNIDICT_LOG_LEVEL').default('info'));
+  program.parse();
+  const o = program.opts<{
+    id: number;
+    listen: string;
+    advertise?: string;
+    peers: string;
+    raftListen?: string;
+    dataDir: string;
+    replication: number;
+    shards: number;
+    downTimeoutMs: number;
+    replaceAfterMs: number;
+    maxOperators: number;
+    metricsPort: number;
+    protoRoot?: string;
+    logLevel: string;
+  }>();
+
+  const logger = pino({ level: o.logLevel, base: { service: 'omnidict-pd' } });
+  const protoRoot = o.protoRoot ?? path.resolve(path.dirname(process.argv[1] ?? '.'), '../../proto/proto');
+  const pd = await startPd({
+    id: o.id,
+    listen: o.listen,
+    ...(o.advertise !== undefined ? { advertise: o.advertise } : {}),
+    peers: parsePeers(o.peers),
+    ...(o.raftListen !== undefined ? { raftListen: o.raftListen } : {}),
+    dataDir: o.dataDir,
+    replicationFactor: o.replication,
+    initialShards: o.shards,
+    downTimeoutMs: o.downTimeoutMs,
+    scheduler: { maxOperators: o.maxOperators, replaceDownAfterMs: o.replaceAfterMs },
+    logger: logger as unknown as PdLoggerFull,
+    configureServer: (server) => {
+      const err = addReflection(server, protoRoot);
+      if (err) logger.warn({ err, protoRoot }, 'gRPC reflection unavailable');
+    },
+  });
+
+  let metrics: ReturnType<typeof createServer> | undefined;
+  if (o.metricsPort > 0) {
+    collectDefaultMetrics({ prefix: 'omnidict_pd_' });
+    metrics = createServer((req, res) => {
+      if (req.url !== '/metrics') {
+        res.statusCode = 404;
+        res.end();
+        return;
+      }
+      register.metrics().then(
+        (body) => {
+          res.setHeader('content-type', register.contentType);
+          res.end(body);
+        },
+        (err) => {
+          res.statusCode = 500;
+          res.end(String(err));
+        },
+      );
+    }).listen(o.metricsPort);
+  }
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    metrics?.close();
+    pd.close().then(
+      () => process.exit(0),
+      (err) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((err) => {
+  process.stderr.write(`omnidict-pd: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
