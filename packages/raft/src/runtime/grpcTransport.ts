@@ -96,6 +96,8 @@ export class GrpcTransport implements Transport {
     if (p.address === address) return;
     p.address = address;
     this.#teardown(p);
+    p.client?.close();
+    p.client = undefined;
   }
 
   async start(handler: TransportHandler): Promise<void> {
