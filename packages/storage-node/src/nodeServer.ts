@@ -125,16 +125,18 @@ function toOmniErrorStatus(err: unknown): grpc.ServiceError {
 
 /** Starts a storage node: LSM, Raft transport, Store (recovering every replica), gRPC services. */
 export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
-  const log = (opts.logger ?? noopLogger).child({ nodeId: opts.nodeId });
+  // The Store and the runtime bind nodeId themselves; `log` is for this function's own lines.
+  const base = opts.logger ?? noopLogger;
+  const log = base.child({ nodeId: opts.nodeId });
   const engine = await LevelEngine.open(opts.dataDir);
-  const transport = new GrpcTransport({ nodeId: opts.nodeId, listenAddress: opts.raftListen, logger: log });
+  const transport = new GrpcTransport({ nodeId: opts.nodeId, listenAddress: opts.raftListen, logger: base });
   let store: Store;
   try {
     store = await Store.open({
       nodeId: opts.nodeId,
       engine,
       transport,
-      logger: log,
+      logger: base,
       limits: { maxKeyBytes: MAX_KEY_BYTES, maxValueBytes: opts.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES },
       onPeerAddress: (nodeId, address) => transport.setPeer(nodeId, address),
       ...(opts.raft !== undefined ? { raft: opts.raft } : {}),
