@@ -52,32 +52,17 @@ test('up --detach starts 3 PDs, 3 nodes and a router with the documented flags; 
   const pds = file.processes.filter((p) => p.role === 'pd');
   const pdList = pds.map((p) => p.address).join(',');
   expect(pds[0]!.args).toEqual([
-    '--id',
-    '1',
-    '--listen',
-    pds[0]!.address,
-    '--peers',
-    pds.map((p) => `${p.id}=${p.address}`).join(','),
-    '--data-dir',
-    path.join(dir, 'pd-1'),
-    '--replication',
-    '3',
-    '--shards',
-    '4',
+    ...['--id', '1', '--listen', pds[0]!.address],
+    ...['--peers', pds.map((p) => `${p.id}=${p.raftAddress}`).join(','), '--raft-listen', pds[0]!.raftAddress],
+    ...['--data-dir', path.join(dir, 'pd-1'), '--replication', '3', '--shards', '4'],
   ]);
   const node2 = file.processes.find((p) => p.role === 'node' && p.id === 2)!;
   expect(node2.args).toEqual([
-    '--node-id',
-    '2',
-    '--listen',
-    node2.address,
-    '--advertise',
-    node2.address,
-    '--data-dir',
-    path.join(dir, 'node-2'),
-    '--pd',
-    pdList,
+    ...['--node-id', '2', '--listen', node2.address, '--advertise', node2.address, '--raft-listen', node2.raftAddress],
+    ...['--data-dir', path.join(dir, 'node-2'), '--pd', pdList],
   ]);
+  const ports = file.processes.flatMap((p) => [p.address, p.raftAddress ?? []]).flat();
+  expect(new Set(ports).size).toBe(ports.length);
   expect(router.args).toEqual([
     '--listen',
     router.address,
@@ -103,8 +88,8 @@ test('starting again on the same dir reuses ids and ports; a running cluster is 
   await omnictl(['cluster', 'down', '--dir', dir]);
   expect((await omnictl(['cluster', 'up', '--dir', dir, '--detach'])).code).toBe(0);
   const second = clusterFile();
-  expect(second.processes.map((p) => [p.role, p.id, p.address])).toEqual(
-    first.processes.map((p) => [p.role, p.id, p.address]),
+  expect(second.processes.map((p) => [p.role, p.id, p.address, p.raftAddress])).toEqual(
+    first.processes.map((p) => [p.role, p.id, p.address, p.raftAddress]),
   );
 });
 

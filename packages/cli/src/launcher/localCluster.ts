@@ -14,6 +14,8 @@ export interface ProcessRecord {
   id: number;
   /** gRPC address (`127.0.0.1:port`). */
   address: string;
+  /** PD and node: the Raft transport address (PD `--peers` entries, node `--raft-listen`). */
+  raftAddress?: string;
   /** Router only: the Prometheus metrics port. */
   metricsPort?: number;
   pid: number;
@@ -160,32 +162,46 @@ async function plan(opts: ClusterUpOptions, previous: ClusterFile | null): Promi
   const shards = previous?.shards ?? opts.shards;
   const replication = previous?.replication ?? opts.replication;
 
+  const raftAddress = async (role: Role, id: number) => prev(role, id)?.raftAddress ?? `127.0.0.1:${await freePort()}`;
+
   const pds: ProcessRecord[] = [];
   for (let id = 1; id <= pdCount; id++) {
-    pds.push({ role: 'pd', id, address: await address('pd', id), pid: 0, log: '', binary: bins.pd, args: [] });
+    pds.push({
+      role: 'pd',
+      id,
+      address: await address('pd', id),
+      raftAddress: await raftAddress('pd', id),
+      pid: 0,
+      log: '',
+      binary: bins.pd,
+      args: [],
+    });
   }
   const pdList = pds.map((p) => p.address).join(',');
-  const peers = pds.map((p) => `${p.id}=${p.address}`).join(',');
+  const peers = pds.map((p) => `${p.id}=${p.raftAddress}`).join(',');
   for (const p of pds) {
     p.dataDir = path.join(dir, `pd-${p.id}`);
     p.log = path.join(dir, 'logs', `pd-${p.id}.log`);
-    p.args = ['--id', String(p.id), '--listen', p.address, '--peers', peers, '--data-dir', p.dataDir];
-    p.args.push('--replication', String(replication), '--shards', String(shards));
+    p.args = ['--id', String(p.id), '--listen', p.address, '--peers', peers, '--raft-listen', p.raftAddress!];
+    p.args.push('--data-dir', p.dataDir, '--replication', String(replication), '--shards', String(shards));
   }
   const nodes: ProcessRecord[] = [];
   for (let id = 1; id <= nodeCount; id++) {
     const addr = await address('node', id);
+    const raft = await raftAddress('node', id);
     const dataDir = path.join(dir, `node-${id}`);
     nodes.push({
       role: 'node',
       id,
       address: addr,
+      raftAddress: raft,
       pid: 0,
       dataDir,
       log: path.join(dir, 'logs', `node-${id}.log`),
       binary: bins.node,
-      args: ['--node-id', String(id), '--listen', addr, '--advertise', addr, '--data-dir', dataDir, '--pd', pdList],
+      args: ['--node-id', String(id), '--listen', addr, '--advertise', addr, '--raft-listen', raft],
     });
+    nodes[nodes.length - 1]!.args.push('--data-dir', dataDir, '--pd', pdList);
   }
   const routerAddr = await address('router', 1);
   const metricsPort = prev('router', 1)?.metricsPort ?? (await freePort());
