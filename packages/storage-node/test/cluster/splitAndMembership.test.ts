@@ -1,5 +1,5 @@
 import type { common } from '@omnidict/proto';
-import { nodepb, OmniError } from '@omnidict/proto';
+import { nodepb, OmniError, ringPosition } from '@omnidict/proto';
 import { type TestCluster as Cluster, fullShard, sleep, TestCluster, unary } from './testCluster.js';
 
 const b = (s: string) => Buffer.from(s);
@@ -8,7 +8,6 @@ const b = (s: string) => Buffer.from(s);
 function writer(c: Cluster, shards: () => common.ShardDescriptor[]) {
   const acked = new Map<string, string>();
   let stop = false;
-  const { ringPosition } = require('@omnidict/proto') as typeof import('@omnidict/proto');
   const run = (async () => {
     for (let i = 0; !stop; i++) {
       const key = `w:${i}`;
@@ -43,7 +42,6 @@ function writer(c: Cluster, shards: () => common.ShardDescriptor[]) {
 }
 
 async function readAll(c: Cluster, shards: common.ShardDescriptor[], acked: Map<string, string>) {
-  const { ringPosition } = require('@omnidict/proto') as typeof import('@omnidict/proto');
   for (const [key, value] of acked) {
     const pos = ringPosition(key);
     const d = shards.find((s) => pos >= s.start && pos < s.end) as common.ShardDescriptor;
@@ -91,7 +89,8 @@ test('split under concurrent writes: both halves serve, epochs bumped, every ack
     ),
   );
   if (res.error) throw OmniError.fromProto(res.error);
-  const { left, right } = res as Required<Pick<nodepb.SplitShardResponse, 'left' | 'right'>>;
+  const left = res.left as common.ShardDescriptor;
+  const right = res.right as common.ShardDescriptor;
   expect(left.end).toBe(right.start);
   expect(left.epoch?.version).toBe(2);
   expect(right.epoch?.version).toBe(2);
