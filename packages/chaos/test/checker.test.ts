@@ -20,7 +20,12 @@ function violation(ops: readonly Operation[], ttlSlackMs = 0): string {
 
 describe('register histories', () => {
   test('sequential writes and reads are linearizable', () => {
-    const h = history().get(1, null, [0, 1]).put(1, 'a', [2, 3]).get(2, 'a', [4, 5]).put(2, 'b', [6, 7]).get(1, 'b', [8, 9]);
+    const h = history()
+      .get(1, null, [0, 1])
+      .put(1, 'a', [2, 3])
+      .get(2, 'a', [4, 5])
+      .put(2, 'b', [6, 7])
+      .get(1, 'b', [8, 9]);
     expect(check(h.ops).verdict).toBe('ok');
   });
 

@@ -26,7 +26,14 @@ export class HistoryBuilder {
     return this.add({ clientId, kind: 'get', input: {}, output: { value } }, window, outcome);
   }
 
-  cas(clientId: number, expected: string | null, value: string, swapped: boolean, window: Window, outcome: Outcome = 'ok'): this {
+  cas(
+    clientId: number,
+    expected: string | null,
+    value: string,
+    swapped: boolean,
+    window: Window,
+    outcome: Outcome = 'ok',
+  ): this {
     return this.add({ clientId, kind: 'cas', input: { expected, value }, output: { swapped } }, window, outcome);
   }
 

@@ -3,7 +3,7 @@ import { effectiveCompleteMs, partitionByKey } from '../history.js';
 import type { DeepestPoint, Explanation } from './explain.js';
 import { explainViolation } from './explain.js';
 import type { Model, RegisterModelOptions, RegisterState } from './registerModel.js';
-import { RegisterModel } from './registerModel.js';
+import { observedValues, RegisterModel } from './registerModel.js';
 
 // Linearizability checking by the Wing–Gong search with Lowe's memoization, as porcupine does it.
 //
@@ -56,9 +56,12 @@ export function checkLinearizability(history: History | readonly Operation[], op
   const nowMs = options.nowMs ?? (() => performance.now());
   const started = nowMs();
   const ops = Array.isArray(history) ? (history as readonly Operation[]) : (history as History).ops;
-  const model = new RegisterModel(options.ttlSlackMs === undefined ? {} : { ttlSlackMs: options.ttlSlackMs });
   const keys: KeyResult[] = [];
   for (const [key, keyOps] of partitionByKey(ops)) {
+    const model = new RegisterModel({
+      ...(options.ttlSlackMs === undefined ? {} : { ttlSlackMs: options.ttlSlackMs }),
+      observedValues: observedValues(keyOps),
+    });
     keys.push(checkKey(key, keyOps, model, options.timeBudgetMsPerKey ?? 10_000, nowMs));
   }
   keys.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
@@ -132,7 +135,11 @@ export function searchLinearization<S>(
     prev[next[call]!] = call;
   };
 
-  // Zobrist hashing of the linearized set: two 32-bit random words per op, XORed in and out.
+  // The cache holds explored configurations (linearized set, state set). Definite and unknown ops
+  // are kept apart: a configuration is pruned when one with the SAME definite ops, the same states
+  // and a SUBSET of its unknown ops was already reached. That is sound because unknown ops never
+  // need to be linearized and their returns (at +∞) block nothing, so whatever completes the bigger
+  // configuration also completes the smaller one. Definite-op sets are hashed with Zobrist words.
   const zobrist = new Uint32Array(2 * n);
   let seed = 0x9e3779b9;
   for (let i = 0; i < zobrist.length; i++) {
@@ -142,10 +149,24 @@ export function searchLinearization<S>(
     zobrist[i] = (t ^ (t >>> 14)) >>> 0;
   }
   const words = Math.ceil(n / 32);
-  const linearized = new Uint32Array(words);
+  const definite = new Uint32Array(words);
+  const unknown = new Uint32Array(words);
+  const isDefinite = ops.map((op) => op.outcome === 'ok');
+  // A blind write's effect does not depend on the state. An unknown op directly followed by an
+  // unknown blind write could just as well never have happened (the blind write hides it), so the
+  // search never places an unknown blind write right after another unknown op: that removes the
+  // exponential number of orders of pending unknown writes without losing any linearization.
+  const blind = ops.map((op) => op.kind === 'put' || op.kind === 'putTtl' || op.kind === 'delete');
   let hashA = 0;
   let hashB = 0;
-  const cache = new Map<string, Uint32Array[]>();
+  // Unknown ops of one symmetry class are interchangeable: only how many of them were placed
+  // matters. A configuration that placed no more of each class (and a subset of the other unknown
+  // ops) subsumes one that placed more, since any completion of the latter can use the former's
+  // unplaced class members (all already invoked) in their stead.
+  const symmetry = ops.map((op) => (op.outcome === 'ok' ? undefined : model.symmetryClass?.(op)));
+  const classCount = symmetry.reduce<number>((max, c) => (c === undefined ? max : Math.max(max, c + 1)), 0);
+  const placed = new Int32Array(classCount);
+  const cache = new Map<string, { definite: Uint32Array; unknown: Uint32Array; placed: Int32Array }[]>();
   const stateSetKey = (states: S[]): string => {
     if (states.length === 1) return model.key(states[0]!);
     return states
@@ -167,11 +188,20 @@ export function searchLinearization<S>(
     states: S[];
   }
   const calls: Frame[] = [];
+  const topIsUnknown = (): boolean => {
+    const top = calls[calls.length - 1];
+    return top !== undefined && !isDefinite[top.call / 2];
+  };
   let states: S[] = [model.init()];
   let linearizedDefinite = 0;
+  // Candidates at a node are the calls before the first return in the list. Pass 1 tries the
+  // definite ones, pass 2 the unknown ones: placing unknown ops lazily keeps their sets small, so
+  // the subset pruning above bites.
   let entry = next[head]!;
+  let unknownPass = false;
   let steps = 0;
   let deepest: DeepestPoint | undefined;
+  let deepestDepth = -1;
   const deepestStates = new Set<string>();
 
   while (true) {
@@ -183,42 +213,60 @@ export function searchLinearization<S>(
     }
     if (entry % 2 === 0) {
       const opIndex = entry / 2;
+      if (isDefinite[opIndex] === unknownPass || (unknownPass && blind[opIndex] && topIsUnknown())) {
+        entry = next[entry]!;
+        continue;
+      }
       const op = ops[opIndex]!;
       const nextStates = step(states, op);
       if (nextStates.length > 0) {
         const word = opIndex >>> 5;
         const bit = 1 << (opIndex & 31);
-        linearized[word]! |= bit;
-        const a = hashA ^ zobrist[2 * opIndex]!;
-        const b = hashB ^ zobrist[2 * opIndex + 1]!;
+        const symmetryClass = symmetry[opIndex];
+        const bits = unknownPass ? unknown : definite;
+        if (symmetryClass === undefined) bits[word]! |= bit;
+        else placed[symmetryClass]!++;
+        const a = unknownPass ? hashA : hashA ^ zobrist[2 * opIndex]!;
+        const b = unknownPass ? hashB : hashB ^ zobrist[2 * opIndex + 1]!;
         const cacheKey = `${a}:${b}:${stateSetKey(nextStates)}`;
         let bucket = cache.get(cacheKey);
-        const seen = bucket?.some((set) => equalBits(set, linearized)) ?? false;
+        const seen =
+          bucket?.some(
+            (c) => equalBits(c.definite, definite) && subsetBits(c.unknown, unknown) && atMost(c.placed, placed),
+          ) ?? false;
         if (!seen) {
           if (bucket === undefined) {
             bucket = [];
             cache.set(cacheKey, bucket);
           }
-          bucket.push(linearized.slice());
+          bucket.push({ definite: definite.slice(), unknown: unknown.slice(), placed: placed.slice() });
           calls.push({ call: entry, states });
           states = nextStates;
           hashA = a;
           hashB = b;
-          if (op.outcome === 'ok') linearizedDefinite++;
+          if (!unknownPass) linearizedDefinite++;
           lift(entry);
           if (linearizedDefinite === definiteCount) {
             return { verdict: 'ok', steps, linearization: calls.map((f) => ops[f.call / 2]!), finalStates: states };
           }
           entry = next[head]!;
+          unknownPass = false;
           continue;
         }
-        linearized[word]! &= ~bit;
+        if (symmetryClass === undefined) bits[word]! &= ~bit;
+        else placed[symmetryClass]!--;
       }
       entry = next[entry]!;
       continue;
     }
-    // A return of an op not yet linearized: this path is dead.
-    if (deepest === undefined || calls.length > deepest.linearized.length) {
+    if (!unknownPass) {
+      unknownPass = true;
+      entry = next[head]!;
+      continue;
+    }
+    // A return of an op not yet linearized, with every candidate tried: this path is dead.
+    if (linearizedDefinite > deepestDepth) {
+      deepestDepth = linearizedDefinite;
       deepestStates.clear();
       deepest = {
         linearized: calls.map((f) => ops[f.call / 2]!),
@@ -226,16 +274,23 @@ export function searchLinearization<S>(
         states: [],
       };
     }
-    if (calls.length === deepest.linearized.length && deepestStates.size < 8) {
+    if (linearizedDefinite === deepestDepth && deepestStates.size < 8) {
       for (const state of states) deepestStates.add(model.describe(state));
     }
     const frame = calls.pop();
     if (frame === undefined) break;
     const opIndex = frame.call / 2;
-    linearized[opIndex >>> 5]! &= ~(1 << (opIndex & 31));
-    hashA ^= zobrist[2 * opIndex]!;
-    hashB ^= zobrist[2 * opIndex + 1]!;
-    if (ops[opIndex]!.outcome === 'ok') linearizedDefinite--;
+    unknownPass = !isDefinite[opIndex];
+    if (unknownPass) {
+      const symmetryClass = symmetry[opIndex];
+      if (symmetryClass === undefined) unknown[opIndex >>> 5]! &= ~(1 << (opIndex & 31));
+      else placed[symmetryClass]!--;
+    } else {
+      definite[opIndex >>> 5]! &= ~(1 << (opIndex & 31));
+      hashA ^= zobrist[2 * opIndex]!;
+      hashB ^= zobrist[2 * opIndex + 1]!;
+      linearizedDefinite--;
+    }
     states = frame.states;
     unlift(frame.call);
     entry = next[frame.call]!;
@@ -246,6 +301,18 @@ export function searchLinearization<S>(
 
 function equalBits(a: Uint32Array, b: Uint32Array): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** True when a[i] <= b[i] for every i. */
+function atMost(a: Int32Array, b: Int32Array): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i]! > b[i]!) return false;
+  return true;
+}
+
+/** True when every bit of `a` is set in `b`. */
+function subsetBits(a: Uint32Array, b: Uint32Array): boolean {
+  for (let i = 0; i < a.length; i++) if ((a[i]! & ~b[i]!) !== 0) return false;
   return true;
 }
 

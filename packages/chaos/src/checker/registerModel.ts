@@ -24,6 +24,13 @@ import { effectiveCompleteMs, formatMs, showValue } from '../history.js';
 // Unknown outcomes: the op may have happened; the model allows every outcome consistent with the
 // state (an unknown cas may or may not have swapped, depending on the state where it is placed).
 // "Never happened" is handled by the search, which need not linearize unknown ops at all.
+//
+// Unobserved values. Given the set of values the key's history ever observes (returned by an ok get,
+// or named as a cas's expected value), every other written value behaves the same in every op of
+// that history: no get can return it, no cas can match it, delete finds it present. The model stores
+// them all as one sentinel, so states that differ only in an unread value are memoized once; and
+// unknown-outcome puts of unread values (and unknown deletes) are interchangeable, which the search
+// exploits through `symmetryClass`.
 
 /** The register's content: `null` when absent; `expiry` only for a value written with a TTL. */
 export interface RegisterState {
@@ -40,6 +47,21 @@ export interface ExpiryWindow {
 export interface RegisterModelOptions {
   /** Allowed disagreement between the clients' clock and the leaders' clocks, in ms. */
   ttlSlackMs: number;
+  /** The values the history observes; when given, all other values collapse into one sentinel. */
+  observedValues?: ReadonlySet<string>;
+}
+
+/** The sentinel standing for "a value no operation of this history observes". */
+export const UNOBSERVED_VALUE = '\u0000unobserved';
+
+/** The values a key's history observes: outputs of ok gets and expected values of cas. */
+export function observedValues(ops: readonly Operation[]): Set<string> {
+  const seen = new Set<string>();
+  for (const op of ops) {
+    if (op.kind === 'get' && op.outcome === 'ok' && op.output?.value != null) seen.add(op.output.value);
+    if (op.kind === 'cas' && op.input.expected !== null) seen.add(op.input.expected);
+  }
+  return seen;
 }
 
 export const DEFAULT_TTL_SLACK_MS = 25;
@@ -52,6 +74,11 @@ export interface Model<S> {
   /** A string identifying the state, equal for equal states (used for memoization). */
   key(state: S): string;
   describe(state: S): string;
+  /**
+   * Optional symmetry: unknown-outcome ops in the same class (a small integer) have identical
+   * effects from every state, so the search may treat them as interchangeable.
+   */
+  symmetryClass?(op: Operation): number | undefined;
 }
 
 const ABSENT: RegisterState = { value: null };
@@ -64,9 +91,22 @@ interface View {
 
 export class RegisterModel implements Model<RegisterState> {
   private readonly ttlSlackMs: number;
+  private readonly observed: ReadonlySet<string> | undefined;
 
   constructor(options: Partial<RegisterModelOptions> = {}) {
     this.ttlSlackMs = options.ttlSlackMs ?? DEFAULT_TTL_SLACK_MS;
+    this.observed = options.observedValues;
+  }
+
+  symmetryClass(op: Operation): number | undefined {
+    if (op.outcome !== 'unknown' || this.observed === undefined) return undefined;
+    if (op.kind === 'put' && !this.observed.has(op.input.value)) return 0;
+    if (op.kind === 'delete') return 1;
+    return undefined;
+  }
+
+  private canonical(value: string): string {
+    return this.observed === undefined || this.observed.has(value) ? value : UNOBSERVED_VALUE;
   }
 
   init(): RegisterState {
@@ -77,14 +117,14 @@ export class RegisterModel implements Model<RegisterState> {
     const definite = op.outcome === 'ok';
     switch (op.kind) {
       case 'put':
-        return [{ value: op.input.value }];
+        return [{ value: this.canonical(op.input.value) }];
       case 'putTtl': {
         const ttl = op.input.ttlMs;
         const expiry = {
           loMs: op.invokeMs + ttl - this.ttlSlackMs,
           hiMs: effectiveCompleteMs(op) + ttl + this.ttlSlackMs,
         };
-        return [{ value: op.input.value, expiry }];
+        return [{ value: this.canonical(op.input.value), expiry }];
       }
       case 'get': {
         if (!definite) return [state];
@@ -98,7 +138,7 @@ export class RegisterModel implements Model<RegisterState> {
         for (const view of this.views(state, op)) {
           const swapped = view.value === op.input.expected;
           if (definite && op.output?.swapped !== swapped) continue;
-          next.push(swapped ? { value: op.input.value } : view.state);
+          next.push(swapped ? { value: this.canonical(op.input.value) } : view.state);
         }
         return next;
       }
@@ -121,8 +161,9 @@ export class RegisterModel implements Model<RegisterState> {
 
   describe(state: RegisterState): string {
     if (state.value === null) return 'absent';
-    if (state.expiry === undefined) return showValue(state.value);
-    return `${showValue(state.value)} (expiring between ${formatMs(state.expiry.loMs)} and ${formatMs(state.expiry.hiMs)})`;
+    const value = state.value === UNOBSERVED_VALUE ? 'a value no operation read' : showValue(state.value);
+    if (state.expiry === undefined) return value;
+    return `${value} (expiring between ${formatMs(state.expiry.loMs)} and ${formatMs(state.expiry.hiMs)})`;
   }
 
   /** How the register can look at some point inside the op's window. */

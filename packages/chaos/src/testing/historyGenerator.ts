@@ -58,12 +58,22 @@ export function generateLinearizableHistory(overrides: Partial<GenerateOptions> 
   const state = new Map<string, SimState>();
   const ops: Operation[] = [];
   let sequence = 0;
+  // Each client has one operation outstanding at a time, as real clients do, so the number of
+  // clients bounds the concurrency (unknown outcomes aside: their windows never close).
+  const busyUntilMs = new Array<number>(options.clients).fill(0);
+  let t = 1000;
   for (let i = 0; i < options.ops; i++) {
-    const t = 1000 + i * options.spacingMs;
+    t += options.spacingMs;
+    let free = busyUntilMs.flatMap((busy, client) => (busy < t ? [client] : []));
+    if (free.length === 0) {
+      t = Math.min(...busyUntilMs) + options.spacingMs;
+      free = busyUntilMs.flatMap((busy, client) => (busy < t ? [client] : []));
+    }
+    const clientId = rng.pick(free);
     const key = `k${rng.int(options.keys)}`;
-    const clientId = rng.int(options.clients);
-    const invokeMs = t - rng.float() * options.maxJitterMs;
+    const invokeMs = Math.max(t - rng.float() * options.maxJitterMs, busyUntilMs[clientId]! + options.spacingMs / 100);
     const completeMs = t + rng.float() * options.maxJitterMs;
+    busyUntilMs[clientId] = completeMs;
     const current = readAt(state.get(key) ?? { value: null }, t);
     const value = `v${clientId}-${sequence++}`;
     const roll = rng.float();
