@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import net from 'node:net';
 import path from 'node:path';
 import { OmniClient, OmniError } from '@omnidict/client';
+import pino from 'pino';
 
 export type Role = 'pd' | 'node' | 'router';
 
@@ -234,10 +235,18 @@ export class LocalCluster {
   /** Set once the router answered; later exits are reported as they happen. */
   private ready = false;
 
+  /** Launcher events (spawn, exit, stop) as pino JSON in DIR/logs/launcher.log. */
+  private readonly log: pino.Logger;
+
   private constructor(
     readonly file: ClusterFile,
     private readonly say: (line: string) => void,
-  ) {}
+  ) {
+    this.log = pino(
+      { base: { component: 'launcher', dir: file.dir } },
+      pino.destination({ dest: path.join(file.dir, 'logs', 'launcher.log'), sync: true }),
+    );
+  }
 
   get routerAddress(): string {
     return this.file.processes.find((p) => p.role === 'router')!.address;
@@ -313,9 +322,11 @@ export class LocalCluster {
       if (child.pid === undefined) throw new OmniError('INTERNAL', `cannot start ${label(p)}: spawn failed`);
       p.pid = child.pid;
       this.children.set(p, child);
+      this.log.info({ role: p.role, id: p.id, pid: p.pid, address: p.address, args: p.args }, 'started');
       child.on('exit', (code, signal) => {
         this.children.delete(p);
         this.exits.set(p, signal ?? `code ${code}`);
+        this.log.info({ role: p.role, id: p.id, pid: p.pid, code, signal }, 'exited');
         if (!this.stopping && this.ready) {
           this.say(`${label(p)} exited (${signal ?? `code ${code}`}); log: ${p.log}`);
         }
@@ -373,6 +384,7 @@ export class LocalCluster {
   /** Stops the router, then nodes, then PDs: SIGTERM, and SIGKILL after `graceMs`. */
   async stop(graceMs = 10_000): Promise<void> {
     this.stopping = true;
+    this.log.info({ graceMs }, 'stopping');
     await stopProcesses(this.file.processes, graceMs, this.say);
   }
 
