@@ -1,8 +1,9 @@
-import type { NodeId, RaftHost as RaftHostT } from '@omnidict/raft/runtime';
+import type { Logger, NodeId, RaftHost as RaftHostT } from '@omnidict/raft/runtime';
 import { GrpcTransport, MemoryEngine, RaftHost } from '@omnidict/raft/runtime';
 import { CommandLogStateMachine, readCommands } from './testStateMachine.js';
 
-function mkLogger(b: object): any {
+/** Set DEBUG_RT=1 (or 2 for debug level) to print host logs. */
+function mkLogger(b: object): Logger {
   const log = (lvl: string) => (o: object, m: string) => {
     if (lvl !== 'debug' || process.env['DEBUG_RT'] === '2') process.stdout.write(`${lvl} ${JSON.stringify({ ...b, ...o })} ${m}\n`);
   };

@@ -1,3 +1,4 @@
+import type { MemoryEngine } from '@omnidict/raft/runtime';
 import { RuntimeError } from '@omnidict/raft/runtime';
 import { readCommands } from './testStateMachine.js';
 import { TestCluster } from './cluster.js';
@@ -49,7 +50,7 @@ describe('RaftHost over the in-memory transport', () => {
     for (let g = 1; g <= 10; g++) c.host(1).campaign(g);
     await c.settle();
     for (let g = 1; g <= 10; g++) expect(c.leaderNode(g)).toBe(1);
-    const engine = c.engine(1);
+    const engine = c.engine(1) as MemoryEngine;
     const before = engine.syncWrites;
     const ps = [];
     for (let g = 1; g <= 10; g++) for (let i = 0; i < 10; i++) ps.push(c.host(1).propose(g, Buffer.from(`g${g}-${i}`)));
