@@ -158,6 +158,11 @@ describe('bad input: one line and the documented exit code', () => {
       4,
       /cannot reach router 127\.0\.0\.1:1/,
     );
+    expectOneErrorLine(
+      await omnictl(['--router', '127.0.0.1:1,127.0.0.1:2', 'get', 'k']),
+      4,
+      /no router reachable \(127\.0\.0\.1:1, 127\.0\.0\.1:2\)/,
+    );
   });
 
   test('server errors map to exit codes: TIMEOUT 5, CONFLICT 6, INTERNAL 1, UNAVAILABLE 4', async () => {

@@ -245,6 +245,7 @@ export class OmniClient {
   ): Promise<Res> {
     const timeoutMs = opts.timeoutMs ?? this.defaultTimeoutMs;
     const deadlineMs = Date.now() + timeoutMs;
+    const unreachable = new Set<string>();
     for (let attempt = 0; ; attempt++) {
       const index = this.current;
       const addr = this.routers[index]!;
@@ -258,9 +259,17 @@ export class OmniClient {
             cause: err,
           });
         }
+        if (neverSent(err)) unreachable.add(addr);
         const mayRetry = idempotent ? err.retryable : neverSent(err);
         const waitMs = backoffMs(attempt, this.retryBaseMs);
-        if (!mayRetry || attempt >= this.maxRetries || Date.now() + waitMs >= deadlineMs) throw err;
+        if (!mayRetry || attempt >= this.maxRetries || Date.now() + waitMs >= deadlineMs) {
+          if (err.code === 'UNAVAILABLE' && unreachable.size > 1) {
+            throw new OmniError('UNAVAILABLE', `no router reachable (${[...unreachable].join(', ')}): ${err.message}`, {
+              cause: err,
+            });
+          }
+          throw err;
+        }
         await sleep(waitMs);
       }
     }
