@@ -354,9 +354,12 @@ class PdServer {
     });
   }
 
-  #nodeAddresses(): Record<number, string> {
+  /** Node id → SERVICE address (routers, NOT_LEADER hints), or → RAFT transport address (peers' Raft). */
+  #nodeAddresses(kind: 'service' | 'raft' = 'service'): Record<number, string> {
     const out: Record<number, string> = {};
-    for (const n of this.state.nodes.values()) if (n.state !== 'removed') out[n.id] = n.address;
+    for (const n of this.state.nodes.values()) {
+      if (n.state !== 'removed') out[n.id] = kind === 'raft' ? n.raftAddress || n.address : n.address;
+    }
     return out;
   }
 
@@ -450,7 +453,13 @@ class PdServer {
     return {
       registerNode: this.#unary(pdpb.RegisterNodeResponse, async (req: pdpb.RegisterNodeRequest) => {
         if (!req.address) throw new OmniError('INVALID_ARGUMENT', 'address is required');
-        await this.#must({ type: 'registerNode', nodeId: req.nodeId, address: req.address, atMs: Date.now() });
+        await this.#must({
+          type: 'registerNode',
+          nodeId: req.nodeId,
+          address: req.address,
+          raftAddress: req.raftAddress || req.address,
+          atMs: Date.now(),
+        });
         this.#ctl().noteAlive(req.nodeId);
         return { clusterId: this.state.clusterId };
       }),
@@ -459,7 +468,11 @@ class PdServer {
         if (!node) throw new OmniError('NOT_FOUND', `node ${req.nodeId} is not registered; call RegisterNode`);
         if (node.state === 'removed') throw new OmniError('CONFLICT', `node ${req.nodeId} was removed`);
         this.#ctl().handleNodeHeartbeat(req);
-        return { operators: [], nodeAddresses: this.#nodeAddresses() };
+        return {
+          operators: [],
+          nodeAddresses: this.#nodeAddresses(),
+          nodeRaftAddresses: this.#nodeAddresses('raft'),
+        };
       }),
       shardHeartbeat: this.#unary(pdpb.ShardHeartbeatResponse, async (req: pdpb.ShardHeartbeatRequest) => {
         await this.#ctl().handleShardHeartbeat(req);
@@ -518,6 +531,7 @@ class PdServer {
             return {
               id: n.id,
               address: n.address,
+              raftAddress: n.raftAddress || n.address,
               state: NODE_STATE[n.state],
               lastHeartbeatMs: load?.lastHeartbeatMs ?? 0,
               shardCount: counts.get(n.id) ?? 0,

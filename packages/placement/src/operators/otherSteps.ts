@@ -8,7 +8,7 @@ import {
   mayIssue,
   NEXT,
   nodeAddress,
-  nodeAddresses,
+  nodeRaftAddresses,
   requestHeader,
   VOTER,
   WAIT,
@@ -30,10 +30,10 @@ export function createSteps(): Step[] {
         const pending = shard.replicas.filter((r) => !mem.acked.has(r.nodeId));
         if (pending.length === 0) return NEXT;
         if (!mayIssue(ctx, mem)) return WAIT;
-        const addresses = nodeAddresses(ctx, shard);
+        const addresses = nodeRaftAddresses(ctx, shard);
         await Promise.all(
           pending.map(async (r) => {
-            const address = addresses[r.nodeId];
+            const address = nodeAddress(ctx, r.nodeId);
             if (address === undefined) return;
             const res = await callNode(op, mem, `create on node ${r.nodeId}`, () =>
               ctx.admin.createShard(address, { shard, nodeAddresses: addresses, uninitialized: false }),

@@ -10,7 +10,8 @@ import {
   mayIssue,
   NEXT,
   nodeAddress,
-  nodeAddresses,
+  nodeRaftAddress,
+  nodeRaftAddresses,
   requestHeader,
   VOTER,
   WAIT,
@@ -38,7 +39,7 @@ export function replicaChangeSteps(params: ReplicaChangeParams): Step[] {
         if (shard.replicas.some((r) => r.nodeId === add.nodeId)) {
           return fail(`node ${add.nodeId} already hosts a replica of shard ${shard.id}`);
         }
-        const target = nodeAddress(ctx, add.nodeId);
+        const target = nodeRaftAddress(ctx, add.nodeId);
         if (target === undefined) return fail(`target node ${add.nodeId} is not registered`);
         const leader = ctx.stats && nodeAddress(ctx, ctx.stats.leaderNodeId);
         if (!leader || !mayIssue(ctx, mem)) return WAIT;
@@ -66,7 +67,7 @@ export function replicaChangeSteps(params: ReplicaChangeParams): Step[] {
         if (target === undefined) return fail(`target node ${add.nodeId} is not registered`);
         if (!mayIssue(ctx, mem)) return WAIT;
         const r = await callNode(op, mem, 'create learner', () =>
-          ctx.admin.createShard(target, { shard, nodeAddresses: nodeAddresses(ctx, shard), uninitialized: true }),
+          ctx.admin.createShard(target, { shard, nodeAddresses: nodeRaftAddresses(ctx, shard), uninitialized: true }),
         );
         // CONFLICT from CreateShard means the replica already exists there: the effect we want.
         if ('outcome' in r && r.code !== 'CONFLICT') return r.outcome;
@@ -103,7 +104,7 @@ export function replicaChangeSteps(params: ReplicaChangeParams): Step[] {
             header: requestHeader(shard),
             change: nodepb.ReplicaChangeType.REPLICA_CHANGE_TYPE_PROMOTE,
             replica: { replicaId: add.replicaId, nodeId: add.nodeId, role: VOTER },
-            nodeAddress: nodeAddress(ctx, add.nodeId) ?? '',
+            nodeAddress: nodeRaftAddress(ctx, add.nodeId) ?? '',
           }),
         );
         if ('outcome' in r) return r.outcome;
@@ -155,7 +156,7 @@ export function replicaChangeSteps(params: ReplicaChangeParams): Step[] {
             header: requestHeader(shard),
             change: nodepb.ReplicaChangeType.REPLICA_CHANGE_TYPE_REMOVE,
             replica,
-            nodeAddress: nodeAddress(ctx, remove.nodeId) ?? '',
+            nodeAddress: nodeRaftAddress(ctx, remove.nodeId) ?? '',
           }),
         );
         if ('outcome' in r) return r.outcome;

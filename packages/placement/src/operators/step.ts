@@ -103,15 +103,23 @@ export function learn(op: OperatorRecord, mem: OperatorMemory, d: common.ShardDe
   if (d.id === op.shardId && (!mem.latest || compareEpoch(d, mem.latest) > 0)) mem.latest = d;
 }
 
+/** A node's gRPC SERVICE address: where NodeAdmin calls go. */
 export function nodeAddress(ctx: OperatorContext, nodeId: number): string | undefined {
   const node = ctx.state.nodes.get(nodeId);
   return node && node.state !== 'removed' ? node.address : undefined;
 }
 
-export function nodeAddresses(ctx: OperatorContext, shard: common.ShardDescriptor): Record<number, string> {
+/** A node's RAFT transport address: what CreateShard / ChangeReplicas payloads carry. */
+export function nodeRaftAddress(ctx: OperatorContext, nodeId: number): string | undefined {
+  const node = ctx.state.nodes.get(nodeId);
+  return node && node.state !== 'removed' ? node.raftAddress || node.address : undefined;
+}
+
+/** RAFT transport addresses of the nodes a shard's replicas live on (CreateShard `node_addresses`). */
+export function nodeRaftAddresses(ctx: OperatorContext, shard: common.ShardDescriptor): Record<number, string> {
   const out: Record<number, string> = {};
   for (const r of shard.replicas) {
-    const a = nodeAddress(ctx, r.nodeId);
+    const a = nodeRaftAddress(ctx, r.nodeId);
     if (a !== undefined) out[r.nodeId] = a;
   }
   return out;

@@ -17,7 +17,14 @@ export type OperatorStateName = 'pending' | 'running' | 'done' | 'failed';
 
 export interface NodeRecord {
   readonly id: NodeId;
+  /** gRPC service address (NodeKV, NodeAdmin): routers and PD's NodeAdmin calls dial it. */
   readonly address: string;
+  /**
+   * Raft transport address (the node's --raft-listen): what CreateShard's `node_addresses` and
+   * ChangeReplicas' `node_address` carry, since peers' Raft traffic dials it. Equal to `address`
+   * for a node registered without one.
+   */
+  readonly raftAddress: string;
   readonly state: NodeStateName;
   readonly registeredMs: number;
   /** When `state` last changed (the leader's clock when it proposed the change). */
@@ -61,7 +68,14 @@ export interface BootstrapShard {
  * proposing leader, so that all replicas apply the same value.
  */
 export type PdCommand =
-  | { readonly type: 'registerNode'; readonly nodeId: NodeId; readonly address: string; readonly atMs: number }
+  | {
+      readonly type: 'registerNode';
+      readonly nodeId: NodeId;
+      readonly address: string;
+      /** Absent in entries written before raft addresses were registered: same as `address`. */
+      readonly raftAddress?: string;
+      readonly atMs: number;
+    }
   | { readonly type: 'setNodeState'; readonly nodeId: NodeId; readonly state: NodeStateName; readonly atMs: number }
   | { readonly type: 'setConfig'; readonly config: Partial<ClusterConfig> }
   | {
@@ -117,7 +131,7 @@ export class PdState {
   apply(cmd: PdCommand): ApplyResult {
     switch (cmd.type) {
       case 'registerNode':
-        return this.applyRegisterNode(cmd.nodeId, cmd.address, cmd.atMs);
+        return this.applyRegisterNode(cmd.nodeId, cmd.address, cmd.raftAddress || cmd.address, cmd.atMs);
       case 'setNodeState':
         return this.applySetNodeState(cmd.nodeId, cmd.state, cmd.atMs);
       case 'setConfig':
@@ -157,7 +171,7 @@ export class PdState {
     return [...this.shards.values()].sort((a, b) => a.start - b.start || a.id - b.id);
   }
 
-  private applyRegisterNode(nodeId: NodeId, address: string, atMs: number): ApplyResult {
+  private applyRegisterNode(nodeId: NodeId, address: string, raftAddress: string, atMs: number): ApplyResult {
     if (!Number.isInteger(nodeId) || nodeId <= 0) {
       return { error: { code: 'INVALID_ARGUMENT', message: `node id must be a positive integer, got ${nodeId}` } };
     }
@@ -165,10 +179,11 @@ export class PdState {
     if (old?.state === 'removed') {
       return { error: { code: 'CONFLICT', message: `node ${nodeId} was removed; a removed id is never reused` } };
     }
-    if (old && old.address === address && old.state === 'up') return OK;
+    if (old && old.address === address && old.raftAddress === raftAddress && old.state === 'up') return OK;
     this.nodes.set(nodeId, {
       id: nodeId,
       address,
+      raftAddress,
       state: 'up',
       registeredMs: old?.registeredMs ?? atMs,
       stateSinceMs: old?.state === 'up' ? old.stateSinceMs : atMs,
@@ -349,7 +364,7 @@ export class PdState {
     this.nodes.clear();
     this.shards.clear();
     this.operators.clear();
-    for (const n of data.nodes) this.nodes.set(n.id, n);
+    for (const n of data.nodes) this.nodes.set(n.id, { ...n, raftAddress: n.raftAddress || n.address });
     for (const s of data.shards) this.shards.set(s.id, s);
     for (const o of data.operators) this.operators.set(o.id, o);
     this.pdLeaderId = data.pdLeaderId;

@@ -159,7 +159,7 @@ export interface CreateShardRequest {
   shard?:
     | ShardDescriptor
     | undefined;
-  /** Addresses of every node the descriptor names. */
+  /** RAFT transport addresses (--raft-listen) of every node the descriptor names. */
   nodeAddresses: { [key: number]: string };
   /** True when this replica starts empty and waits to be caught up by its leader (a new learner). */
   uninitialized: boolean;
@@ -194,7 +194,10 @@ export interface SplitShardResponse {
 export interface ChangeReplicasRequest {
   header?: RequestHeader | undefined;
   change: ReplicaChangeType;
-  replica?: Replica | undefined;
+  replica?:
+    | Replica
+    | undefined;
+  /** RAFT transport address of the replica's node. */
   nodeAddress: string;
 }
 

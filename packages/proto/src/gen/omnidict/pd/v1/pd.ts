@@ -120,6 +120,7 @@ export interface ResponseHeader {
 
 export interface NodeInfo {
   id: number;
+  /** The node's gRPC service address (NodeKV, NodeAdmin): what routers and PD's admin calls dial. */
   address: string;
   state: NodeState;
   lastHeartbeatMs: number;
@@ -127,11 +128,16 @@ export interface NodeInfo {
   leaderCount: number;
   capacityBytes: number;
   usedBytes: number;
+  /** The node's Raft transport address (--raft-listen): what peers' Raft traffic dials. */
+  raftAddress?: string | undefined;
 }
 
 export interface RegisterNodeRequest {
   nodeId: number;
+  /** gRPC service address (NodeKV, NodeAdmin, health), as routers and PD reach it. */
   address: string;
+  /** Raft transport address, as peer nodes reach it. Empty = same as `address` (older nodes). */
+  raftAddress?: string | undefined;
 }
 
 export interface RegisterNodeResponse {
@@ -170,18 +176,31 @@ export interface SplitStep {
 }
 
 export interface ReplicaStep {
-  replica?: Replica | undefined;
+  replica?:
+    | Replica
+    | undefined;
+  /** The replica's node's Raft transport address. */
   nodeAddress: string;
 }
 
 export interface NodeHeartbeatResponse {
   header?: ResponseHeader | undefined;
   operators: NodeOperator[];
-  /** Every known node's address, so nodes can reach peers they have never met. */
+  /**
+   * Every known node's SERVICE address (same as ShardMap.node_addresses): nodes put it in
+   * NOT_LEADER hints so routers are sent to a leader's service, never its Raft port.
+   */
   nodeAddresses: { [key: number]: string };
+  /** Every known node's RAFT transport address, so nodes can reach peers they have never met. */
+  nodeRaftAddresses: { [key: number]: string };
 }
 
 export interface NodeHeartbeatResponse_NodeAddressesEntry {
+  key: number;
+  value: string;
+}
+
+export interface NodeHeartbeatResponse_NodeRaftAddressesEntry {
   key: number;
   value: string;
 }
@@ -237,6 +256,7 @@ export interface ShardMap {
   header?: ResponseHeader | undefined;
   revision: number;
   routes: ShardRoute[];
+  /** Node id → SERVICE address (NodeKV), for routers. Never a Raft address. */
   nodeAddresses: { [key: number]: string };
 }
 
@@ -431,6 +451,7 @@ function createBaseNodeInfo(): NodeInfo {
     leaderCount: 0,
     capacityBytes: 0,
     usedBytes: 0,
+    raftAddress: undefined,
   };
 }
 
@@ -459,6 +480,9 @@ export const NodeInfo: MessageFns<NodeInfo> = {
     }
     if (message.usedBytes !== 0) {
       writer.uint32(64).uint64(message.usedBytes);
+    }
+    if (message.raftAddress !== undefined) {
+      writer.uint32(74).string(message.raftAddress);
     }
     return writer;
   },
@@ -540,6 +564,14 @@ export const NodeInfo: MessageFns<NodeInfo> = {
             message.usedBytes = longToNumber(reader.uint64());
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.raftAddress = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -582,6 +614,11 @@ export const NodeInfo: MessageFns<NodeInfo> = {
         : isSet(object.used_bytes)
         ? globalThis.Number(object.used_bytes)
         : 0,
+      raftAddress: isSet(object.raftAddress)
+        ? globalThis.String(object.raftAddress)
+        : isSet(object.raft_address)
+        ? globalThis.String(object.raft_address)
+        : undefined,
     };
   },
 
@@ -611,6 +648,9 @@ export const NodeInfo: MessageFns<NodeInfo> = {
     if (message.usedBytes !== 0) {
       obj.usedBytes = Math.round(message.usedBytes);
     }
+    if (message.raftAddress !== undefined) {
+      obj.raftAddress = message.raftAddress;
+    }
     return obj;
   },
 
@@ -627,12 +667,13 @@ export const NodeInfo: MessageFns<NodeInfo> = {
     message.leaderCount = object.leaderCount ?? 0;
     message.capacityBytes = object.capacityBytes ?? 0;
     message.usedBytes = object.usedBytes ?? 0;
+    message.raftAddress = object.raftAddress ?? undefined;
     return message;
   },
 };
 
 function createBaseRegisterNodeRequest(): RegisterNodeRequest {
-  return { nodeId: 0, address: "" };
+  return { nodeId: 0, address: "", raftAddress: undefined };
 }
 
 export const RegisterNodeRequest: MessageFns<RegisterNodeRequest> = {
@@ -642,6 +683,9 @@ export const RegisterNodeRequest: MessageFns<RegisterNodeRequest> = {
     }
     if (message.address !== "") {
       writer.uint32(18).string(message.address);
+    }
+    if (message.raftAddress !== undefined) {
+      writer.uint32(26).string(message.raftAddress);
     }
     return writer;
   },
@@ -675,6 +719,14 @@ export const RegisterNodeRequest: MessageFns<RegisterNodeRequest> = {
             message.address = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.raftAddress = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -695,6 +747,11 @@ export const RegisterNodeRequest: MessageFns<RegisterNodeRequest> = {
         ? globalThis.Number(object.node_id)
         : 0,
       address: isSet(object.address) ? globalThis.String(object.address) : "",
+      raftAddress: isSet(object.raftAddress)
+        ? globalThis.String(object.raftAddress)
+        : isSet(object.raft_address)
+        ? globalThis.String(object.raft_address)
+        : undefined,
     };
   },
 
@@ -706,6 +763,9 @@ export const RegisterNodeRequest: MessageFns<RegisterNodeRequest> = {
     if (message.address !== "") {
       obj.address = message.address;
     }
+    if (message.raftAddress !== undefined) {
+      obj.raftAddress = message.raftAddress;
+    }
     return obj;
   },
 
@@ -716,6 +776,7 @@ export const RegisterNodeRequest: MessageFns<RegisterNodeRequest> = {
     const message = createBaseRegisterNodeRequest();
     message.nodeId = object.nodeId ?? 0;
     message.address = object.address ?? "";
+    message.raftAddress = object.raftAddress ?? undefined;
     return message;
   },
 };
@@ -1454,7 +1515,7 @@ export const ReplicaStep: MessageFns<ReplicaStep> = {
 };
 
 function createBaseNodeHeartbeatResponse(): NodeHeartbeatResponse {
-  return { header: undefined, operators: [], nodeAddresses: {} };
+  return { header: undefined, operators: [], nodeAddresses: {}, nodeRaftAddresses: {} };
 }
 
 export const NodeHeartbeatResponse: MessageFns<NodeHeartbeatResponse> = {
@@ -1467,6 +1528,9 @@ export const NodeHeartbeatResponse: MessageFns<NodeHeartbeatResponse> = {
     }
     globalThis.Object.entries(message.nodeAddresses).forEach(([key, value]: [string, string]) => {
       NodeHeartbeatResponse_NodeAddressesEntry.encode({ key: key as any, value }, writer.uint32(26).fork()).join();
+    });
+    globalThis.Object.entries(message.nodeRaftAddresses).forEach(([key, value]: [string, string]) => {
+      NodeHeartbeatResponse_NodeRaftAddressesEntry.encode({ key: key as any, value }, writer.uint32(34).fork()).join();
     });
     return writer;
   },
@@ -1508,6 +1572,17 @@ export const NodeHeartbeatResponse: MessageFns<NodeHeartbeatResponse> = {
             const entry3 = NodeHeartbeatResponse_NodeAddressesEntry.decode(reader, reader.uint32());
             if (entry3.value !== undefined) {
               message.nodeAddresses[entry3.key] = entry3.value;
+            }
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            const entry4 = NodeHeartbeatResponse_NodeRaftAddressesEntry.decode(reader, reader.uint32());
+            if (entry4.value !== undefined) {
+              message.nodeRaftAddresses[entry4.key] = entry4.value;
             }
             continue;
           }
@@ -1556,6 +1631,33 @@ export const NodeHeartbeatResponse: MessageFns<NodeHeartbeatResponse> = {
           {},
         )
         : {},
+      nodeRaftAddresses: isObject(object.nodeRaftAddresses)
+        ? (globalThis.Object.entries(object.nodeRaftAddresses) as [string, any][]).reduce(
+          (acc: { [key: number]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, globalThis.Number(key), {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.node_raft_addresses)
+        ? (globalThis.Object.entries(object.node_raft_addresses) as [string, any][]).reduce(
+          (acc: { [key: number]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, globalThis.Number(key), {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -1573,6 +1675,15 @@ export const NodeHeartbeatResponse: MessageFns<NodeHeartbeatResponse> = {
         obj.nodeAddresses = {};
         entries.forEach(([k, v]) => {
           obj.nodeAddresses[k] = v;
+        });
+      }
+    }
+    if (message.nodeRaftAddresses) {
+      const entries = globalThis.Object.entries(message.nodeRaftAddresses) as [string, string][];
+      if (entries.length > 0) {
+        obj.nodeRaftAddresses = {};
+        entries.forEach(([k, v]) => {
+          obj.nodeRaftAddresses[k] = v;
         });
       }
     }
@@ -1597,6 +1708,13 @@ export const NodeHeartbeatResponse: MessageFns<NodeHeartbeatResponse> = {
       },
       {},
     );
+    message.nodeRaftAddresses = (globalThis.Object.entries(object.nodeRaftAddresses ?? {}) as [string, string][])
+      .reduce((acc: { [key: number]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[globalThis.Number(key)] = globalThis.String(value);
+        }
+        return acc;
+      }, {});
     return message;
   },
 };
@@ -1684,6 +1802,98 @@ export const NodeHeartbeatResponse_NodeAddressesEntry: MessageFns<NodeHeartbeatR
     object: I,
   ): NodeHeartbeatResponse_NodeAddressesEntry {
     const message = createBaseNodeHeartbeatResponse_NodeAddressesEntry();
+    message.key = object.key ?? 0;
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseNodeHeartbeatResponse_NodeRaftAddressesEntry(): NodeHeartbeatResponse_NodeRaftAddressesEntry {
+  return { key: 0, value: "" };
+}
+
+export const NodeHeartbeatResponse_NodeRaftAddressesEntry: MessageFns<NodeHeartbeatResponse_NodeRaftAddressesEntry> = {
+  encode(
+    message: NodeHeartbeatResponse_NodeRaftAddressesEntry,
+    writer: BinaryWriter = new BinaryWriter(),
+  ): BinaryWriter {
+    if (message.key !== 0) {
+      writer.uint32(8).uint64(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NodeHeartbeatResponse_NodeRaftAddressesEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNodeHeartbeatResponse_NodeRaftAddressesEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.key = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NodeHeartbeatResponse_NodeRaftAddressesEntry {
+    return {
+      key: isSet(object.key) ? globalThis.Number(object.key) : 0,
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: NodeHeartbeatResponse_NodeRaftAddressesEntry): unknown {
+    const obj: any = {};
+    if (message.key !== 0) {
+      obj.key = Math.round(message.key);
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<NodeHeartbeatResponse_NodeRaftAddressesEntry>, I>>(
+    base?: I,
+  ): NodeHeartbeatResponse_NodeRaftAddressesEntry {
+    return NodeHeartbeatResponse_NodeRaftAddressesEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<NodeHeartbeatResponse_NodeRaftAddressesEntry>, I>>(
+    object: I,
+  ): NodeHeartbeatResponse_NodeRaftAddressesEntry {
+    const message = createBaseNodeHeartbeatResponse_NodeRaftAddressesEntry();
     message.key = object.key ?? 0;
     message.value = object.value ?? "";
     return message;
