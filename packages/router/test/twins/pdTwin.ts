@@ -57,8 +57,8 @@ export class PdTwin {
 
   /** Ends every open watch with UNAVAILABLE (as a crashing PD would). */
   breakWatches(): void {
-    for (const w of this.watchers)
-      w.destroy(Object.assign(new Error('twin broke the watch'), { code: status.UNAVAILABLE }));
+    const err = Object.assign(new Error('twin broke the watch'), { code: status.UNAVAILABLE });
+    for (const w of this.watchers) w.emit('error', err);
     this.watchers.clear();
   }
 
