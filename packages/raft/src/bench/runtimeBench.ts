@@ -44,11 +44,21 @@ class Child {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function waitLeaders(leader: Child, groups: number[]): Promise<void> {
+/** Waits until every group has a leader; with `on`, until that host leads them all (moving leaders to it). */
+async function waitLeaders(children: Child[], groups: number[], on?: { child: Child; nodeId: number }): Promise<void> {
   for (let i = 0; i < 600; i++) {
-    const s = await leader.call({ type: 'status', groups });
-    if (s.type === 'status' && s.led === groups.length) return;
-    if (i % 20 === 0) await leader.call({ type: 'campaign', groups });
+    let led = 0;
+    let ledByTarget = 0;
+    for (const c of children) {
+      const s = await c.call({ type: 'status', groups });
+      if (s.type !== 'status') continue;
+      led += s.led;
+      if (c === on?.child) ledByTarget = s.led;
+    }
+    if (on === undefined ? led === groups.length : ledByTarget === groups.length) return;
+    if (on !== undefined && i % 10 === 5) {
+      for (const c of children) if (c !== on.child) await c.call({ type: 'transfer', groups, to: on.nodeId });
+    }
     await sleep(100);
   }
   throw new Error('leaders not elected');
@@ -83,7 +93,7 @@ async function main(): Promise<void> {
       const groups = Array.from({ length: count }, () => nextGroup++);
       for (const c of children) await c.call({ type: 'createGroups', groups, nodes: NODES });
       await leader.call({ type: 'campaign', groups });
-      await waitLeaders(leader, groups);
+      await waitLeaders(children, groups, { child: leader, nodeId: 1 });
       const syncBefore = await syncTotal(children, groups);
       const r = await leader.call({ type: 'load', groups, concurrency: CONCURRENCY, durationMs: DURATION_MS, valueBytes: VALUE_BYTES });
       const syncAfter = await syncTotal(children, groups);
@@ -96,7 +106,7 @@ async function main(): Promise<void> {
     const idle = Array.from({ length: 1000 }, () => nextGroup++);
     for (const c of children) await c.call({ type: 'createGroups', groups: idle, nodes: NODES });
     await leader.call({ type: 'campaign', groups: idle });
-    await waitLeaders(leader, idle);
+    await waitLeaders(children, idle);
     // Let every group quiesce, then measure.
     for (let i = 0; i < 100; i++) {
       const s = await leader.call({ type: 'status', groups: [] });

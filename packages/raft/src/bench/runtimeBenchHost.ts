@@ -124,6 +124,12 @@ async function handle(m: BenchRequest): Promise<void> {
       for (const g of m.groups) host?.campaign(g);
       reply({ type: 'ok' });
       return;
+    case 'transfer': {
+      const h = host as RaftHost;
+      for (const g of m.groups) if (h.status(g).role === 'leader') h.transferLeader(g, m.to);
+      reply({ type: 'ok' });
+      return;
+    }
     case 'status': {
       const h = host as RaftHost;
       const led = m.groups.filter((g) => h.status(g).role === 'leader').length;

@@ -4,6 +4,7 @@ export type BenchRequest =
   | { type: 'peers'; peers: Array<[number, string]> }
   | { type: 'createGroups'; groups: number[]; nodes: number[] }
   | { type: 'campaign'; groups: number[] }
+  | { type: 'transfer'; groups: number[]; to: number }
   | { type: 'status'; groups: number[] }
   | { type: 'load'; groups: number[]; concurrency: number; durationMs: number; valueBytes: number }
   | { type: 'cpu'; durationMs: number }

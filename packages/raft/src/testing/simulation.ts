@@ -222,7 +222,9 @@ class Simulation {
     this.#prng = new Prng(opts.seed);
     this.trace = new TraceRecorder({ enabled: opts.trace === true, maxLines: 20_000 });
     const p = this.#prng;
-    const readOnlyOption = opts.readOnlyOption ?? (p.chance(0.15) ? 'leaseBased' : 'safe');
+    // Lease reads require check-quorum: never pick them by chance when check-quorum is turned off.
+    const leaseByChance = p.chance(0.15) && opts.checkQuorum !== false;
+    const readOnlyOption = opts.readOnlyOption ?? (leaseByChance ? 'leaseBased' : 'safe');
     const heavy = p.chance(0.3);
     this.#params = {
       voters: opts.voters ?? (p.chance(0.5) ? 3 : 5),
