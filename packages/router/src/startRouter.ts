@@ -137,9 +137,13 @@ export async function startRouter(options: RouterOptions): Promise<RouterHandle>
         });
       });
       router.close();
+      logger.info({ address }, 'router stopped');
       if (http) {
         const h = http;
-        await new Promise<void>((resolve) => h.close(() => resolve()));
+        await new Promise<void>((resolve) => {
+          h.close(() => resolve());
+          h.closeAllConnections();
+        });
       }
     },
   };
