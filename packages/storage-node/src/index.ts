@@ -53,7 +53,9 @@ export {
 export { type AnyLevel, type BatchOp, chainedBatchWriter, levelReader, opsWriter } from './kv/levelAdapters.js';
 export { decodeRecord, encodeRecord, isExpired, type ValueRecord } from './kv/record.js';
 export { type NodeHandle, type NodeOptions, nodeAdminService, nodeKvService, startNode } from './nodeServer.js';
+export { PdClient, type PdClientOptions } from './pd/pdClient.js';
 export { FaultyTransport } from './store/faultyTransport.js';
+export { MatchTracker } from './store/matchTracker.js';
 export {
   decodeDescriptor,
   encodeDescriptor,
@@ -61,4 +63,11 @@ export {
   type ShardHooks,
   ShardStateMachine,
 } from './store/shardStateMachine.js';
-export { type ShardId, Store, type StoreConfig, toOmniError } from './store/store.js';
+export {
+  type NodeStats,
+  type ShardId,
+  type ShardReportData,
+  Store,
+  type StoreConfig,
+  toOmniError,
+} from './store/store.js';

@@ -42,6 +42,17 @@ const program = new Command('omnidict-node')
       .env('OMNIDICT_RAFT_LISTEN'),
   )
   .addOption(
+    new Option('--raft-advertise <host:port>', 'address other nodes use to reach --raft-listen').env(
+      'OMNIDICT_RAFT_ADVERTISE',
+    ),
+  )
+  .addOption(
+    new Option('--pd-heartbeat-ms <ms>', 'PD node and shard heartbeat period')
+      .default(1000)
+      .argParser(int('--pd-heartbeat-ms'))
+      .env('OMNIDICT_PD_HEARTBEAT_MS'),
+  )
+  .addOption(
     new Option('--data-dir <dir>', 'directory of the node’s LSM').env('OMNIDICT_DATA_DIR').makeOptionMandatory(),
   )
   .addOption(new Option('--pd <addresses>', 'comma-separated addresses of ALL PD replicas').env('OMNIDICT_PD'))
@@ -73,6 +84,8 @@ const opts = program.opts<{
   listen: string;
   advertise?: string;
   raftListen: string;
+  raftAdvertise?: string;
+  pdHeartbeatMs: number;
   dataDir: string;
   pd?: string;
   maxValueBytes: number;
@@ -92,14 +105,22 @@ try {
     nodeId: opts.nodeId,
     listen: opts.listen,
     raftListen: opts.raftListen,
+    ...(opts.advertise !== undefined ? { advertise: opts.advertise } : {}),
+    ...(opts.raftAdvertise !== undefined ? { raftAdvertise: opts.raftAdvertise } : {}),
+    pd: (opts.pd ?? '')
+      .split(',')
+      .map((a) => a.trim())
+      .filter((a) => a !== ''),
+    pdHeartbeatMs: opts.pdHeartbeatMs,
     dataDir: opts.dataDir,
     maxValueBytes: opts.maxValueBytes,
     logger,
     ...('add' in reflection ? { addReflection: reflection.add } : {}),
   });
+  if (handle.pd === undefined) logger.warn({}, 'no --pd given: the node will not register with a placement driver');
   logger.info(
-    { nodeId: opts.nodeId, advertise: opts.advertise ?? opts.listen, pd: opts.pd ?? '' },
-    'omnidict-node started (PD registration and heartbeats are not implemented yet)',
+    { nodeId: opts.nodeId, address: handle.address, raftAddress: handle.raftAddress, pd: opts.pd ?? '' },
+    'omnidict-node started',
   );
   let metricsServer: ReturnType<typeof createServer> | undefined;
   if (opts.metricsPort > 0) {

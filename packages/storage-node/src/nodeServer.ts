@@ -3,14 +3,23 @@ import { nodepb, OmniError } from '@omnidict/proto';
 import { GrpcTransport, LevelEngine, type Logger, noopLogger, type RaftHostConfig } from '@omnidict/raft/runtime';
 import { HealthImplementation } from 'grpc-health-check';
 import { DEFAULT_MAX_VALUE_BYTES, MAX_KEY_BYTES } from './kv/buildCommand.js';
+import { PdClient } from './pd/pdClient.js';
 import { Store, toOmniError } from './store/store.js';
 
 export interface NodeOptions {
   readonly nodeId: number;
   /** host:port for NodeKV, NodeAdmin, health and reflection (port 0 = pick one). */
   readonly listen: string;
+  /** Service address given to PD and routers; default `listen` with the bound port. */
+  readonly advertise?: string;
   /** host:port for the Raft transport (port 0 = pick one). */
   readonly raftListen: string;
+  /** Raft address given to PD (and by PD to peers); default `raftListen` with the bound port. */
+  readonly raftAdvertise?: string;
+  /** Service addresses of ALL PD replicas; when given, the node registers and heartbeats. */
+  readonly pd?: readonly string[];
+  /** PD heartbeat period (node and shard heartbeats). Default 1000 ms. */
+  readonly pdHeartbeatMs?: number;
   readonly dataDir: string;
   readonly maxValueBytes?: number;
   readonly logger?: Logger;
@@ -26,6 +35,12 @@ export type StoreRaftOptions = Partial<
 
 export interface NodeHandle {
   readonly store: Store;
+  /** The service address registered with PD (advertised form). */
+  readonly address: string;
+  /** The Raft transport address registered with PD (advertised form). */
+  readonly raftAddress: string;
+  /** The PD link, when `pd` addresses were given. */
+  readonly pd: PdClient | undefined;
   /** Bound port of the KV/admin server. */
   readonly port: number;
   /** Bound port of the Raft transport. */
@@ -166,15 +181,39 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
         : reject(new OmniError('UNAVAILABLE', `cannot listen on ${opts.listen}: ${err.message}`)),
     );
   });
-  log.info({ port, raftPort: transport.port, dataDir: opts.dataDir }, 'storage node serving');
+  const address = opts.advertise ?? withPort(opts.listen, port);
+  const raftAddress = opts.raftAdvertise ?? withPort(opts.raftListen, transport.port);
+  log.info({ port, raftPort: transport.port, address, raftAddress, dataDir: opts.dataDir }, 'storage node serving');
+  let pd: PdClient | undefined;
+  if (opts.pd !== undefined && opts.pd.length > 0) {
+    for (const a of [address, raftAddress]) {
+      if (/^(0\.0\.0\.0|\[::\]|::):/.test(a))
+        log.warn({ address: a }, 'registering a wildcard address; set --advertise/--raft-advertise');
+    }
+    pd = new PdClient({
+      pdAddresses: opts.pd,
+      nodeId: opts.nodeId,
+      serviceAddress: address,
+      raftAddress,
+      store,
+      logger: base.child({ nodeId: opts.nodeId }),
+      dataDir: opts.dataDir,
+      ...(opts.pdHeartbeatMs !== undefined ? { heartbeatMs: opts.pdHeartbeatMs } : {}),
+    });
+    pd.start();
+  }
   let closed = false;
   return {
     store,
     port,
     raftPort: transport.port,
+    address,
+    raftAddress,
+    pd,
     async close(closeOpts = {}) {
       if (closed) return;
       closed = true;
+      await pd?.close();
       health.setStatus('', 'NOT_SERVING');
       await store.close(closeOpts.abrupt === true ? { abrupt: true } : {});
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
@@ -183,4 +222,9 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
       log.info({}, 'storage node stopped');
     },
   };
+}
+
+/** `host:0` → `host:<bound port>`; other addresses are returned as given. */
+function withPort(listen: string, port: number): string {
+  return listen.replace(/:0$/, `:${port}`);
 }

@@ -9,7 +9,11 @@ import type { NodeId, Transport, TransportHandler } from '@omnidict/raft/runtime
 export class FaultyTransport implements Transport {
   #partitioned = new Set<NodeId>();
 
-  constructor(private readonly inner: Transport) {}
+  /** `onInbound` sees every batch that is delivered (after fault filtering), before the host does. */
+  constructor(
+    private readonly inner: Transport,
+    private readonly onInbound?: (batch: raftpb.MessageBatch) => void,
+  ) {}
 
   get nodeId(): NodeId {
     return this.inner.nodeId;
@@ -27,7 +31,9 @@ export class FaultyTransport implements Transport {
   start(handler: TransportHandler): Promise<void> {
     return this.inner.start({
       onBatch: (batch) => {
-        if (!this.#partitioned.has(batch.fromNode)) handler.onBatch(batch);
+        if (this.#partitioned.has(batch.fromNode)) return;
+        this.onInbound?.(batch);
+        handler.onBatch(batch);
       },
       onSnapshot: (header, chunks) => {
         if (this.#partitioned.has(header.fromNode)) return Promise.reject(new Error('partitioned by SetFaults'));

@@ -14,6 +14,7 @@ import { encodeCommand, type KvCommand } from '../kv/commands.js';
 import { dataRange, decodeDataKey, decodeExpiryKey, EXPIRY_RANGE, RING_END } from '../kv/keys.js';
 import type { KvResult } from '../kv/kvStateMachine.js';
 import { FaultyTransport } from './faultyTransport.js';
+import { MatchTracker } from './matchTracker.js';
 import {
   decodeDescriptor,
   encodeDescriptor,
@@ -41,6 +42,47 @@ function readNodeIdKey(key: Uint8Array): number {
   const b = Buffer.from(key.buffer, key.byteOffset, key.byteLength);
   return b.readUInt32BE(1) * 0x1_0000_0000 + b.readUInt32BE(5);
 }
+
+/** Request counters and the cached size estimate of one shard (for PD heartbeats). */
+interface ShardLoad {
+  reads: number;
+  writes: number;
+  lastReads: number;
+  lastWrites: number;
+  lastAtMs: number;
+  /** When keys/bytes/median were last measured (0 = never). */
+  sizeAtMs: number;
+  keys: number;
+  bytes: number;
+  median: number;
+}
+
+/** What the node heartbeat reports about the whole store. */
+export interface NodeStats {
+  readonly shardCount: number;
+  readonly leaderCount: number;
+  /** Sum of the replicas' last measured data bytes. */
+  readonly usedBytes: number;
+  /** Requests served since the store opened (monotonic counters; the caller derives rates). */
+  readonly reads: number;
+  readonly writes: number;
+}
+
+/** One led shard as reported to PD (`pdpb.ShardReport` without the proto dependency on pd). */
+export interface ShardReportData {
+  readonly shard: common.ShardDescriptor;
+  readonly leaderReplicaId: number;
+  readonly approximateKeys: number;
+  readonly approximateBytes: number;
+  readonly writesPerSec: number;
+  readonly readsPerSec: number;
+  readonly medianPosition: number;
+  readonly replicaMatch: Record<number, number>;
+  readonly appliedIndex: number;
+}
+
+/** Size estimates (a full range scan) are refreshed at most this often per shard. */
+const SIZE_REFRESH_MS = 10_000;
 
 export interface StoreConfig {
   readonly nodeId: number;
@@ -75,7 +117,13 @@ export class Store {
   readonly #expected = new Map<ShardId, common.ShardDescriptor>();
   /** Replicas removed from their group: no longer served; data dropped. */
   readonly #removed = new Set<ShardId>();
+  /** Peers' RAFT transport addresses (persisted, see ADDRESS_PREFIX). */
   readonly #addresses = new Map<number, string>();
+  /** Peers' SERVICE addresses (from PD), for NOT_LEADER hints to routers. Soft: re-learnt from PD. */
+  readonly #serviceAddresses = new Map<number, string>();
+  readonly #match = new MatchTracker();
+  /** Per-shard request counters and cached size estimates for PD heartbeats. */
+  readonly #load = new Map<ShardId, ShardLoad>();
   readonly #engine: KvEngine;
   readonly #transport: FaultyTransport;
   readonly #log: Logger;
@@ -91,7 +139,7 @@ export class Store {
   private constructor(config: StoreConfig) {
     this.nodeId = config.nodeId;
     this.#engine = config.engine;
-    this.#transport = new FaultyTransport(config.transport);
+    this.#transport = new FaultyTransport(config.transport, (batch) => this.#match.observe(batch));
     this.#log = (config.logger ?? noopLogger).child({ nodeId: config.nodeId });
     this.#limits = config.limits ?? DEFAULT_LIMITS;
     this.#now = config.nowMs ?? Date.now;
@@ -173,11 +221,13 @@ export class Store {
     const timeoutMs = header.timeoutMs > 0 ? header.timeoutMs : this.#defaultTimeoutMs;
     if ('key' in op.value) sm.kv.checkKey(op.value.key);
     if (isWriteOp(op)) {
+      this.#loadOf(sm.shardId).writes++;
       this.#requireLeader(sm.shardId);
       const cmd = buildWriteCommand(op, this.#now(), this.#limits);
       const r = await this.#propose(sm.shardId, cmd, timeoutMs);
       return toResponse(op.$case, r);
     }
+    this.#loadOf(sm.shardId).reads++;
     const stale = header.staleRead || ('stale' in op.value && op.value.stale === true);
     await this.#readBarrier(sm.shardId, stale, timeoutMs);
     const now = this.#now();
@@ -242,7 +292,8 @@ export class Store {
       leaderReplicaId: st.leaderReplicaId,
       leaderNodeId: st.leaderNodeId,
     };
-    const address = this.#addresses.get(st.leaderNodeId);
+    // A SERVICE address (routers dial it), never the Raft one; absent when PD has not told us yet.
+    const address = this.#serviceAddresses.get(st.leaderNodeId);
     if (address !== undefined) details.leaderAddress = address;
     throw new OmniError(
       'NOT_LEADER',
@@ -258,7 +309,7 @@ export class Store {
     try {
       await this.#host.readIndex(shardId, { timeoutMs });
     } catch (err) {
-      throw toOmniError(err);
+      throw this.#withLeaderAddress(toOmniError(err));
     }
   }
 
@@ -267,11 +318,37 @@ export class Store {
     try {
       r = (await this.#host.propose<ShardApplyResult>(shardId, encodeCommand(cmd), { timeoutMs })).result;
     } catch (err) {
-      throw toOmniError(err);
+      throw this.#withLeaderAddress(toOmniError(err));
     }
     if (r.type === 'error') throw r.error;
     if (r.type === 'confChange') throw new OmniError('INTERNAL', 'unexpected conf change result');
     return r;
+  }
+
+  /** Adds the leader's SERVICE address to a NOT_LEADER raised by the runtime, when known. */
+  #withLeaderAddress(e: OmniError): OmniError {
+    if (e.code !== 'NOT_LEADER' || e.details.leaderAddress) return e;
+    const address = this.#serviceAddresses.get(e.details.leaderNodeId ?? 0);
+    return address === undefined ? e : new OmniError(e.code, e.message, { ...e.details, leaderAddress: address });
+  }
+
+  #loadOf(shardId: ShardId): ShardLoad {
+    let l = this.#load.get(shardId);
+    if (l === undefined) {
+      l = {
+        reads: 0,
+        writes: 0,
+        lastReads: 0,
+        lastWrites: 0,
+        lastAtMs: Date.now(),
+        sizeAtMs: 0,
+        keys: 0,
+        bytes: 0,
+        median: 0,
+      };
+      this.#load.set(shardId, l);
+    }
+    return l;
   }
 
   // ------------------------------------------------------------------ NodeAdmin
@@ -285,14 +362,25 @@ export class Store {
     if (self === undefined)
       throw new OmniError('INVALID_ARGUMENT', `shard ${d.id} has no replica on node ${this.nodeId}`);
     if (this.#host.hasGroup(d.id) && !this.#removed.has(d.id)) {
-      throw new OmniError('CONFLICT', `node ${this.nodeId} already has a replica of shard ${d.id}`);
+      const existing = this.#host.status(d.id).replicaId;
+      // CONFLICT means "this replica already exists": PD counts it as done (CreateShard is idempotent).
+      if (existing === self.replicaId) {
+        throw new OmniError('CONFLICT', `node ${this.nodeId} already has replica ${existing} of shard ${d.id}`);
+      }
+      // An older replica of the shard (removed, but never told so) still holds the group: retryable,
+      // never CONFLICT, so PD does not take it for the replica it asked for.
+      throw new OmniError(
+        'UNAVAILABLE',
+        `node ${this.nodeId} still holds replica ${existing} of shard ${d.id}, not ${self.replicaId}`,
+      );
     }
     const overlap = [...this.replicas.values()].find(
       (r) =>
         r.shardId !== d.id && !this.#removed.has(r.shardId) && r.descriptor.start < d.end && d.start < r.descriptor.end,
     );
     if (overlap !== undefined) {
-      throw new OmniError('CONFLICT', `shard ${d.id} overlaps local shard ${overlap.shardId}`, {
+      // Retryable: a local shard not yet split (or not yet dropped) still owns part of the range.
+      throw new OmniError('UNAVAILABLE', `shard ${d.id} overlaps local shard ${overlap.shardId}`, {
         currentShard: overlap.descriptor,
       });
     }
@@ -422,11 +510,110 @@ export class Store {
         term: st.term,
         approximateKeys: keys,
         approximateBytes: bytes,
-        replicaMatch: {},
+        replicaMatch: st.role === 'leader' ? Object.fromEntries(this.#match.matchOf(id, st.term)) : {},
       });
     }
     shards.sort((a, b) => (a.shard?.start ?? 0) - (b.shard?.start ?? 0));
     return { nodeId: this.nodeId, shards };
+  }
+
+  /** Live (served) replica ids: created, not removed, with a range. */
+  #liveShards(): Array<[ShardId, ShardStateMachine]> {
+    return [...this.replicas].filter(
+      ([id, sm]) => !this.#removed.has(id) && this.#host.hasGroup(id) && sm.descriptor.end > sm.descriptor.start,
+    );
+  }
+
+  /** Totals for the node heartbeat. */
+  nodeStats(): NodeStats {
+    let shardCount = 0;
+    let leaderCount = 0;
+    let usedBytes = 0;
+    let reads = 0;
+    let writes = 0;
+    for (const [id] of this.#liveShards()) {
+      shardCount++;
+      if (this.#host.status(id).role === 'leader') leaderCount++;
+    }
+    for (const l of this.#load.values()) {
+      usedBytes += l.bytes;
+      reads += l.reads;
+      writes += l.writes;
+    }
+    return { shardCount, leaderCount, usedBytes, reads, writes };
+  }
+
+  /**
+   * shardReports describes every shard this replica leads, for PD's ShardHeartbeat: descriptor,
+   * leader, size (a range scan refreshed at most every SIZE_REFRESH_MS), rates since the previous
+   * call, the median key position, each replica's match index and the applied index.
+   */
+  async shardReports(nowMs = Date.now()): Promise<ShardReportData[]> {
+    const out: ShardReportData[] = [];
+    for (const [id, sm] of this.#liveShards()) {
+      if (this.#closed || !this.#host.hasGroup(id)) break;
+      const st = this.#host.status(id);
+      if (st.role !== 'leader') continue;
+      const load = this.#loadOf(id);
+      if (load.sizeAtMs === 0 || nowMs - load.sizeAtMs >= SIZE_REFRESH_MS) await this.#measure(sm, load, nowMs);
+      const secs = Math.max(0.001, (nowMs - load.lastAtMs) / 1000);
+      const writesPerSec = (load.writes - load.lastWrites) / secs;
+      const readsPerSec = (load.reads - load.lastReads) / secs;
+      load.lastReads = load.reads;
+      load.lastWrites = load.writes;
+      load.lastAtMs = nowMs;
+      const replicaMatch: Record<number, number> = {};
+      for (const [replicaId, index] of this.#match.matchOf(id, st.term)) replicaMatch[replicaId] = index;
+      replicaMatch[st.replicaId] = st.lastIndex;
+      out.push({
+        shard: sm.descriptor,
+        leaderReplicaId: st.replicaId,
+        approximateKeys: load.keys,
+        approximateBytes: load.bytes,
+        writesPerSec,
+        readsPerSec,
+        medianPosition: load.median,
+        replicaMatch,
+        appliedIndex: st.appliedIndex,
+      });
+    }
+    return out;
+  }
+
+  /** One scan of the shard's data range: key count, bytes and (sampled) median position. */
+  async #measure(sm: ShardStateMachine, load: ShardLoad, nowMs: number): Promise<void> {
+    const d = sm.descriptor;
+    let keys = 0;
+    let bytes = 0;
+    let every = 1;
+    let sample: number[] = [];
+    for await (const [k, v] of this.#engine.iterate(dataRange(d.start, d.end))) {
+      if (keys % every === 0) {
+        sample.push(decodeDataKey(k).pos);
+        if (sample.length >= 4096) {
+          sample = sample.filter((_, i) => i % 2 === 0);
+          every *= 2;
+        }
+      }
+      keys++;
+      bytes += k.length + v.length;
+    }
+    load.keys = keys;
+    load.bytes = bytes;
+    load.median = sample[Math.floor(sample.length / 2)] ?? 0;
+    load.sizeAtMs = nowMs;
+  }
+
+  /** Peers' RAFT transport addresses (from PD's heartbeat answers); persisted like CreateShard's. */
+  learnPeerAddresses(addresses: Record<number, string>): void {
+    this.#learnAddresses(addresses);
+  }
+
+  /** Peers' SERVICE addresses (from PD), used in NOT_LEADER hints. */
+  learnServiceAddresses(addresses: Record<number, string>): void {
+    for (const [id, address] of Object.entries(addresses)) {
+      if (address !== '') this.#serviceAddresses.set(Number(id), address);
+    }
   }
 
   setFaults(req: nodepb.SetFaultsRequest): void {
