@@ -163,9 +163,14 @@ export function searchLinearization<S>(
   // matters. A configuration that placed no more of each class (and a subset of the other unknown
   // ops) subsumes one that placed more, since any completion of the latter can use the former's
   // unplaced class members (all already invoked) in their stead.
-  const symmetry = ops.map((op) => (op.outcome === 'ok' ? undefined : model.symmetryClass?.(op)));
-  const classCount = symmetry.reduce<number>((max, c) => (c === undefined ? max : Math.max(max, c + 1)), 0);
-  const placed = new Int32Array(classCount);
+  const classIds = new Map<string, number>();
+  const symmetry = ops.map((op) => {
+    const name = op.outcome === 'ok' ? undefined : model.symmetryClass?.(op);
+    if (name === undefined) return undefined;
+    if (!classIds.has(name)) classIds.set(name, classIds.size);
+    return classIds.get(name);
+  });
+  const placed = new Int32Array(classIds.size);
   const cache = new Map<string, { definite: Uint32Array; unknown: Uint32Array; placed: Int32Array }[]>();
   const stateSetKey = (states: S[]): string => {
     if (states.length === 1) return model.key(states[0]!);

@@ -75,10 +75,10 @@ export interface Model<S> {
   key(state: S): string;
   describe(state: S): string;
   /**
-   * Optional symmetry: unknown-outcome ops in the same class (a small integer) have identical
-   * effects from every state, so the search may treat them as interchangeable.
+   * Optional symmetry: unknown-outcome ops with the same class name have identical effects from
+   * every state, so the search may treat them as interchangeable.
    */
-  symmetryClass?(op: Operation): number | undefined;
+  symmetryClass?(op: Operation): string | undefined;
 }
 
 const ABSENT: RegisterState = { value: null };
@@ -98,10 +98,11 @@ export class RegisterModel implements Model<RegisterState> {
     this.observed = options.observedValues;
   }
 
-  symmetryClass(op: Operation): number | undefined {
+  symmetryClass(op: Operation): string | undefined {
     if (op.outcome !== 'unknown' || this.observed === undefined) return undefined;
-    if (op.kind === 'put' && !this.observed.has(op.input.value)) return 0;
-    if (op.kind === 'delete') return 1;
+    if (op.kind === 'delete') return 'delete';
+    if (op.kind === 'put' && !this.observed.has(op.input.value)) return 'put';
+    if (op.kind === 'cas' && !this.observed.has(op.input.value)) return `cas ${showValue(op.input.expected)}`;
     return undefined;
   }
 
