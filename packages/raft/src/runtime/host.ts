@@ -778,7 +778,12 @@ export class RaftHost {
     // Truncate the log behind the applied index, keeping `lag` entries for followers slightly behind.
     let truncateTo = 0;
     const target = applyState.appliedIndex - this.#lag;
-    if (target - applyState.truncatedIndex >= Math.max(1, this.#lag) && target <= g.mirror.lastIndex()) {
+    // (Not in a Ready that installs a snapshot: the mirror still holds the replaced log until #finish.)
+    if (
+      rd.snapshot === undefined &&
+      target - applyState.truncatedIndex >= Math.max(1, this.#lag) &&
+      target <= g.mirror.lastIndex()
+    ) {
       truncateTo = target;
       for (let i = applyState.truncatedIndex + 1; i <= target; i++) ops.push({ type: 'del', key: entryKey(gid, i) });
       applyState = { ...applyState, truncatedIndex: target, truncatedTerm: g.mirror.term(target) };
