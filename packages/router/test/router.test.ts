@@ -117,6 +117,19 @@ describe('router against cluster twins', () => {
     expect(h.cluster.seen.filter((s) => s.key === 'lost-write' && s.op === 'put')).toHaveLength(1);
   });
 
+  test('a write to a node that is down is retried (never sent) and lands once it is back', async () => {
+    const k = key('comes-back');
+    const leader = h.cluster.node(h.cluster.shardAt(ringPosition(k)).leaderNodeId)!;
+    const port = Number(leader.address.split(':')[1]);
+    leader.kill();
+    const put = rpc<kv.PutResponse>(h.client, 'put', { key: k, value: key('v'), ttlMs: 0 }, 5000);
+    await sleep(300);
+    await leader.start(port);
+    expect((await put).modIndex).toBeGreaterThan(0);
+    expect(h.cluster.seen.filter((s) => s.key === 'comes-back' && s.nodeId === leader.nodeId).length).toBe(1);
+    expect(h.cluster.data.has(k.toString('hex'))).toBe(true);
+  });
+
   test('scan pages across all shards; a split mid-scan loses and duplicates nothing', async () => {
     const all = new Set<string>();
     for (let i = 0; i < 250; i++) {
