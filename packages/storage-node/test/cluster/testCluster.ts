@@ -12,8 +12,10 @@ export class NodeKvClient {
   readonly #waiting = new Map<number, (r: nodepb.NodeResponse) => void>();
   #nextId = 1;
 
-  constructor(port: number) {
-    this.#client = new nodepb.NodeKVClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  /** `target`: a port on 127.0.0.1, or a host:port address. */
+  constructor(target: number | string) {
+    const address = typeof target === 'number' ? `127.0.0.1:${target}` : target;
+    this.#client = new nodepb.NodeKVClient(address, grpc.credentials.createInsecure());
     this.#stream = this.#client.execute();
     this.#stream.on('data', (batch: nodepb.NodeResponseBatch) => {
       for (const r of batch.responses) {
