@@ -44,7 +44,8 @@ if (existsSync(results)) {
   passed = json.numPassedTests;
   failed = json.numFailedTests;
   // A suite that fails to load has no failed tests but is still a failure.
-  if (json.numRuntimeErrorTestSuites > 0) failedSteps.push(`${json.numRuntimeErrorTestSuites} test suite(s) failed to run`);
+  if (json.numRuntimeErrorTestSuites > 0)
+    failedSteps.push(`${json.numRuntimeErrorTestSuites} test suite(s) failed to run`);
   if (json.numTotalTests === 0) failedSteps.push('jest ran no test');
 } else {
   failedSteps.push('jest produced no results');

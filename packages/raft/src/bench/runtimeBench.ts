@@ -15,8 +15,8 @@ import type { BenchReply, BenchRequest } from './runtimeBenchProtocol.js';
 const here = dirname(fileURLToPath(import.meta.url));
 const NODES = [1, 2, 3];
 const TICK_MS = 100;
-const DURATION_MS = Number(process.env['BENCH_DURATION_MS'] ?? 5_000);
-const CONCURRENCY = Number(process.env['BENCH_CONCURRENCY'] ?? 128);
+const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 5_000);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 128);
 const VALUE_BYTES = 128;
 
 class Child {
@@ -86,7 +86,9 @@ async function main(): Promise<void> {
     const peers = NODES.map((n, i): [number, string] => [n, `127.0.0.1:${ports[i]}`]);
     for (const c of children) await c.call({ type: 'peers', peers });
     const leader = children[0] as Child;
-    console.log(`runtime bench: 3 host processes, classic-level, gRPC on 127.0.0.1, ${CONCURRENCY} concurrent proposals of ${VALUE_BYTES} B, ${DURATION_MS} ms per run`);
+    console.log(
+      `runtime bench: 3 host processes, classic-level, gRPC on 127.0.0.1, ${CONCURRENCY} concurrent proposals of ${VALUE_BYTES} B, ${DURATION_MS} ms per run`,
+    );
     console.log('groups | committed/s | fsyncs/commit (leader) | fsyncs/commit (3 hosts) | p50 ms | p99 ms');
     let nextGroup = 1;
     for (const count of [1, 64]) {
@@ -95,7 +97,13 @@ async function main(): Promise<void> {
       await leader.call({ type: 'campaign', groups });
       await waitLeaders(children, groups, { child: leader, nodeId: 1 });
       const syncBefore = await syncTotal(children, groups);
-      const r = await leader.call({ type: 'load', groups, concurrency: CONCURRENCY, durationMs: DURATION_MS, valueBytes: VALUE_BYTES });
+      const r = await leader.call({
+        type: 'load',
+        groups,
+        concurrency: CONCURRENCY,
+        durationMs: DURATION_MS,
+        valueBytes: VALUE_BYTES,
+      });
       const syncAfter = await syncTotal(children, groups);
       if (r.type !== 'load') throw new Error('load failed');
       const perSec = (r.committed / r.elapsedMs) * 1000;

@@ -23,7 +23,10 @@ class BlobStateMachine implements StateMachine<number> {
   constructor(groupId: number) {
     this.#groupId = groupId;
   }
-  applyEntries(entries: readonly CommittedEntry[], ctx: { batch: { put(k: Uint8Array, v: Uint8Array): void } }): number[] {
+  applyEntries(
+    entries: readonly CommittedEntry[],
+    ctx: { batch: { put(k: Uint8Array, v: Uint8Array): void } },
+  ): number[] {
     return entries.map((e) => {
       if (e.kind === 'normal') {
         const k = Buffer.alloc(13);
@@ -56,7 +59,12 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
 }
 
-async function runLoad(groups: number[], concurrency: number, durationMs: number, valueBytes: number): Promise<BenchReply> {
+async function runLoad(
+  groups: number[],
+  concurrency: number,
+  durationMs: number,
+  valueBytes: number,
+): Promise<BenchReply> {
   const h = host as RaftHost;
   const e = engine as LevelEngine;
   const value = Buffer.alloc(valueBytes, 7);
@@ -145,7 +153,11 @@ async function handle(m: BenchRequest): Promise<void> {
       await new Promise((r) => setTimeout(r, m.durationMs));
       const used = process.cpuUsage(before);
       const secs = (performance.now() - t0) / 1000;
-      reply({ type: 'cpu', cpuMsPerSec: (used.user + used.system) / 1000 / secs, active: host?.activeGroupCount ?? -1 });
+      reply({
+        type: 'cpu',
+        cpuMsPerSec: (used.user + used.system) / 1000 / secs,
+        active: host?.activeGroupCount ?? -1,
+      });
       return;
     }
     case 'stop':

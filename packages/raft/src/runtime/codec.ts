@@ -1,4 +1,4 @@
-import { raftpb } from '@omnidict/proto';
+import type { raftpb } from '@omnidict/proto';
 import type { ConfState, Entry, EntryType, HardState, Message, MessageType, Snapshot } from '../core/types.js';
 import { readU64, writeU64 } from './keys.js';
 import type { NodeId, ReplicaId } from './types.js';
@@ -193,7 +193,11 @@ export function decodeIntent(b: Uint8Array): Intent {
  * application's own context. u8 version | u64 nodeId | bytes appContext.
  */
 export function encodeConfChangeContext(nodeId: NodeId, appContext: Uint8Array | undefined): Uint8Array {
-  return new ByteWriter().u8(VERSION).u64(nodeId).bytes(appContext ?? new Uint8Array()).finish();
+  return new ByteWriter()
+    .u8(VERSION)
+    .u64(nodeId)
+    .bytes(appContext ?? new Uint8Array())
+    .finish();
 }
 
 export function decodeConfChangeContext(b: Uint8Array | undefined): { nodeId: NodeId; appContext: Uint8Array } {
@@ -242,7 +246,11 @@ export function fromPbMessage(m: raftpb.RaftMessage): Message {
     m.snapshot === undefined
       ? undefined
       : {
-          metadata: { index: m.snapshot.index, term: m.snapshot.term, confState: fromPbConfState(m.snapshot.confState) },
+          metadata: {
+            index: m.snapshot.index,
+            term: m.snapshot.term,
+            confState: fromPbConfState(m.snapshot.confState),
+          },
           data: EMPTY,
         };
   return {

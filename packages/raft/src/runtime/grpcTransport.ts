@@ -135,7 +135,8 @@ export class GrpcTransport implements Transport {
     let call: grpc.ClientWritableStream<raftpb.SnapshotChunk> | undefined;
     const acked = new Promise<void>((resolve, reject) => {
       call = client.snapshot((err, ack) => {
-        if (err !== null) reject(new RuntimeError('UNAVAILABLE', `snapshot to node ${toNode}: ${err.message}`, { cause: err }));
+        if (err !== null)
+          reject(new RuntimeError('UNAVAILABLE', `snapshot to node ${toNode}: ${err.message}`, { cause: err }));
         else if (ack === undefined || !ack.accepted) {
           reject(new RuntimeError('SNAPSHOT_FAILED', `node ${toNode} refused snapshot: ${ack?.error ?? 'no ack'}`));
         } else resolve();
@@ -225,7 +226,10 @@ export class GrpcTransport implements Transport {
       p.blocked = false;
       if (this.#closed) return;
       p.backoffMs = p.backoffMs === 0 ? this.#reconnectBaseMs : Math.min(p.backoffMs * 2, this.#reconnectMaxMs);
-      this.#log.debug({ peerNode: p.nodeId, err: err?.message, retryInMs: p.backoffMs }, 'raft stream down; reconnecting');
+      this.#log.debug(
+        { peerNode: p.nodeId, err: err?.message, retryInMs: p.backoffMs },
+        'raft stream down; reconnecting',
+      );
       p.cancelReconnect = this.#clock.setTimeout(() => {
         p.cancelReconnect = undefined;
         if (p.queue.length > 0) this.#pump(p);

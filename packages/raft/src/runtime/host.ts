@@ -1,8 +1,17 @@
-import { raftpb } from '@omnidict/proto';
+import type { raftpb } from '@omnidict/proto';
 import { decodeConfChange } from '../core/confChangeCodec.js';
 import { RaftError } from '../core/errors.js';
 import { RawNode } from '../core/rawNode.js';
-import type { ConfChangeType, ConfState, Entry, HardState, Message, Ready, ReplicaId, Snapshot } from '../core/types.js';
+import type {
+  ConfChangeType,
+  ConfState,
+  Entry,
+  HardState,
+  Message,
+  Ready,
+  ReplicaId,
+  Snapshot,
+} from '../core/types.js';
 import { ConfChangeType as CCT, EntryType, MessageType, StateRole } from '../core/types.js';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
@@ -501,7 +510,10 @@ export class RaftHost {
       const k = parseGroupKey(key);
       if (k === undefined) continue;
       let l = loaded.get(k.groupId);
-      if (l === undefined) loaded.set(k.groupId, (l = { entries: [] }));
+      if (l === undefined) {
+        l = { entries: [] };
+        loaded.set(k.groupId, l);
+      }
       switch (k.suffix) {
         case KeySuffix.Entry:
           l.entries.push(decodeEntry(k.index, value.slice()));
@@ -530,7 +542,13 @@ export class RaftHost {
         // A crash interrupted a snapshot install: the staged chunks are durable, so run it again.
         this.#log.warn({ groupId, index: l.intent.index }, 'finishing interrupted snapshot install');
         const sm = this.#factory(groupId, descriptor);
-        const done = await this.#installStaged(groupId, sm, l.intent, applyState, entries.map((e) => e.index));
+        const done = await this.#installStaged(
+          groupId,
+          sm,
+          l.intent,
+          applyState,
+          entries.map((e) => e.index),
+        );
         await this.#engine.write(done.ops, { sync: true });
         applyState = done.applyState;
         descriptor = done.descriptor ?? descriptor;
@@ -641,7 +659,10 @@ export class RaftHost {
   /** One scheduler turn: drain queued replicas, collect Readys, persist them in one batch, then send/apply/advance. */
   async #turn(): Promise<void> {
     this.stats.turns++;
-    const take = this.#runQueue.length <= this.#maxGroupsPerTurn ? this.#runQueue : this.#runQueue.slice(0, this.#maxGroupsPerTurn);
+    const take =
+      this.#runQueue.length <= this.#maxGroupsPerTurn
+        ? this.#runQueue
+        : this.#runQueue.slice(0, this.#maxGroupsPerTurn);
     this.#runQueue = take === this.#runQueue ? [] : this.#runQueue.slice(this.#maxGroupsPerTurn);
     const work: TurnWork[] = [];
     const drained: Replica[] = [];
@@ -686,7 +707,10 @@ export class RaftHost {
         try {
           node.step(m);
         } catch (e) {
-          this.#log.warn({ groupId: g.groupId, type: m.type, from: m.from, err: String(e) }, 'dropped message: step failed');
+          this.#log.warn(
+            { groupId: g.groupId, type: m.type, from: m.from, err: String(e) },
+            'dropped message: step failed',
+          );
         }
       }
     }
@@ -703,7 +727,11 @@ export class RaftHost {
           const at =
             input.kind === 'propose'
               ? node.propose(input.data)
-              : node.proposeConfChange({ type: input.type as ConfChangeType, replicaId: input.replicaId, context: input.context });
+              : node.proposeConfChange({
+                  type: input.type as ConfChangeType,
+                  replicaId: input.replicaId,
+                  context: input.context,
+                });
           g.waiters.set(at.index, { term: at.term, resolve: input.waiter.resolve, reject: input.waiter.reject });
         } catch (e) {
           input.waiter.reject(toRuntimeError(e, g));
@@ -746,7 +774,9 @@ export class RaftHost {
       const md = rd.snapshot.metadata;
       const staged = g.staged;
       if (staged === undefined || staged.index !== md.index || staged.term !== md.term) {
-        throw new Error(`group ${gid}: Ready has snapshot ${md.index}/${md.term} but staged is ${JSON.stringify(staged)}`);
+        throw new Error(
+          `group ${gid}: Ready has snapshot ${md.index}/${md.term} but staged is ${JSON.stringify(staged)}`,
+        );
       }
       const intent: Intent = { kind: 'install', index: md.index, term: md.term, chunkCount: staged.chunkCount };
       await this.#engine.write([{ type: 'put', key: intentKey(gid), value: encodeIntent(intent) }], { sync: true });
@@ -814,7 +844,12 @@ export class RaftHost {
           kind: 'confChange',
           index: e.index,
           term: e.term,
-          change: { type: cc.type, replicaId: cc.replicaId, nodeId: ctx.nodeId || (base.peers.get(cc.replicaId) ?? 0), context: ctx.appContext },
+          change: {
+            type: cc.type,
+            replicaId: cc.replicaId,
+            nodeId: ctx.nodeId || (base.peers.get(cc.replicaId) ?? 0),
+            context: ctx.appContext,
+          },
           confState,
         });
       } else if (e.data.length > 0) {
@@ -882,7 +917,12 @@ export class RaftHost {
       if (w === undefined) continue;
       g.waiters.delete(r.index);
       if (w.term === r.term) w.resolve({ index: r.index, result: r.result });
-      else w.reject(new RuntimeError('PROPOSAL_DROPPED', `entry ${r.index} was overwritten by term ${r.term}`, { groupId: g.groupId }));
+      else
+        w.reject(
+          new RuntimeError('PROPOSAL_DROPPED', `entry ${r.index} was overwritten by term ${r.term}`, {
+            groupId: g.groupId,
+          }),
+        );
     }
     const applied = g.applyState.appliedIndex;
     if (g.waiters.size > 0 && (rd.snapshot !== undefined || rd.committedEntries.length > 0)) {
@@ -986,7 +1026,8 @@ export class RaftHost {
     }
     for (const gm of b.messages) {
       if (gm.message === undefined) continue;
-      const g = this.#groups.get(gm.groupId) ?? this.#maybeCreate(gm.groupId, gm.message.to, b.fromNode, gm.groupContext);
+      const g =
+        this.#groups.get(gm.groupId) ?? this.#maybeCreate(gm.groupId, gm.message.to, b.fromNode, gm.groupContext);
       if (g === undefined) continue;
       this.#deliver(g, fromPbMessage(gm.message), b.fromNode);
     }
@@ -1025,7 +1066,12 @@ export class RaftHost {
     this.#schedule(g);
   }
 
-  #maybeCreate(groupId: GroupId, replicaId: ReplicaId, fromNode: NodeId, groupContext: Uint8Array): Replica | undefined {
+  #maybeCreate(
+    groupId: GroupId,
+    replicaId: ReplicaId,
+    fromNode: NodeId,
+    groupContext: Uint8Array,
+  ): Replica | undefined {
     if (this.#onUnknownGroup === undefined || replicaId === 0) return undefined;
     if (!this.#onUnknownGroup({ groupId, replicaId, fromNode, groupContext })) return undefined;
     this.#log.info({ groupId, replicaId, fromNode }, 'creating uninitialized replica for unknown group');
@@ -1141,7 +1187,8 @@ export class RaftHost {
       async function* chunks(): AsyncIterable<Uint8Array> {
         yield encodeSnapshotMeta(applyState, descriptor);
         for await (const c of sm.snapshotChunks(view, limit)) {
-          if (c.length > limit) throw new RuntimeError('TOO_LARGE', `snapshot chunk of ${c.length} bytes over ${limit}`);
+          if (c.length > limit)
+            throw new RuntimeError('TOO_LARGE', `snapshot chunk of ${c.length} bytes over ${limit}`);
           yield c;
         }
       }

@@ -2,7 +2,16 @@
  * @omnidict/raft/runtime: the multi-Raft runtime shared by storage nodes and the placement driver.
  * See docs/runtime.md. The core (src/core) never imports this module.
  */
-export { RaftHost } from './host.js';
+
+export type { Clock } from './clock.js';
+export { ManualClock, systemClock } from './clock.js';
+export type { ApplyState } from './codec.js';
+export type { KvEngine, KvOp, KvRange, KvReader, KvSnapshot } from './engine.js';
+export { compareBytes } from './engine.js';
+export type { RuntimeErrorCode, RuntimeErrorDetails } from './errors.js';
+export { RuntimeError } from './errors.js';
+export type { GrpcTransportConfig } from './grpcTransport.js';
+export { GrpcTransport } from './grpcTransport.js';
 export type {
   CreateGroupSpec,
   GroupStatus,
@@ -11,23 +20,23 @@ export type {
   RaftHostConfig,
   UnknownGroupInfo,
 } from './host.js';
-export type { ProposalResult } from './replica.js';
-export { RuntimeError } from './errors.js';
-export type { RuntimeErrorCode, RuntimeErrorDetails } from './errors.js';
-export type { GroupId, NodeId, PeerSpec, ReplicaId } from './types.js';
+export { RaftHost } from './host.js';
+export {
+  applyStateKey,
+  descriptorKey,
+  entryKey,
+  groupRange,
+  hardStateKey,
+  intentKey,
+  RAFT_PREFIX,
+} from './keys.js';
+export { LevelEngine } from './levelEngine.js';
 export type { Logger } from './logger.js';
 export { noopLogger } from './logger.js';
-export type { Clock } from './clock.js';
-export { ManualClock, systemClock } from './clock.js';
-export type { KvEngine, KvOp, KvRange, KvReader, KvSnapshot } from './engine.js';
-export { compareBytes } from './engine.js';
 export { MemoryEngine } from './memoryEngine.js';
-export { LevelEngine } from './levelEngine.js';
-export type { Transport, TransportHandler } from './transport.js';
-export { MemoryNetwork, MemoryTransport } from './memoryTransport.js';
 export type { LinkFilter, LinkVerdict } from './memoryTransport.js';
-export { GrpcTransport } from './grpcTransport.js';
-export type { GrpcTransportConfig } from './grpcTransport.js';
+export { MemoryNetwork, MemoryTransport } from './memoryTransport.js';
+export type { ProposalResult } from './replica.js';
 export type {
   AppliedConfChange,
   ApplyContext,
@@ -38,13 +47,5 @@ export type {
   WriteBatch,
 } from './stateMachine.js';
 export { decodeSnapshotChunk, installRanges, snapshotRanges } from './stateMachine.js';
-export type { ApplyState } from './codec.js';
-export {
-  applyStateKey,
-  descriptorKey,
-  entryKey,
-  groupRange,
-  hardStateKey,
-  intentKey,
-  RAFT_PREFIX,
-} from './keys.js';
+export type { Transport, TransportHandler } from './transport.js';
+export type { GroupId, NodeId, PeerSpec, ReplicaId } from './types.js';

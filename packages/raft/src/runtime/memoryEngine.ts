@@ -26,7 +26,8 @@ class SortedView implements KvReader {
   }
 
   async *iterate(range: KvRange): AsyncIterable<readonly [Uint8Array, Uint8Array]> {
-    const sorted = (this.#sorted ??= [...this.#map.keys()].sort());
+    this.#sorted ??= [...this.#map.keys()].sort();
+    const sorted = this.#sorted;
     const lo = toStr(range.gte);
     const hi = toStr(range.lt);
     let i = lowerBound(sorted, lo);

@@ -1,4 +1,11 @@
-import type { GroupId, KvEngine, NodeId, RaftHost as RaftHostT, RaftHostConfig, StateMachine } from '@omnidict/raft/runtime';
+import type {
+  GroupId,
+  KvEngine,
+  NodeId,
+  RaftHostConfig,
+  RaftHost as RaftHostT,
+  StateMachine,
+} from '@omnidict/raft/runtime';
 import { ManualClock, MemoryEngine, MemoryNetwork, RaftHost } from '@omnidict/raft/runtime';
 import { CommandLogStateMachine } from './testStateMachine.js';
 
@@ -50,7 +57,8 @@ export class TestCluster {
       engine = await this.#opts.openEngine(nodeId);
       this.engines.set(nodeId, engine);
     } else if (engine === undefined) {
-      this.engines.set(nodeId, (engine = new MemoryEngine()));
+      engine = new MemoryEngine();
+      this.engines.set(nodeId, engine);
     } else {
       (engine as MemoryEngine).reopen();
     }

@@ -44,10 +44,13 @@ describe('crash-restart on classic-level', () => {
           const cmd = `r${round}-g${g}-${seq++}`;
           const leader = c.leaderNode(g)!;
           inflight.push(
-            c.host(leader).propose(g, Buffer.from(cmd)).then(
-              () => acked.get(g)!.add(cmd),
-              () => {},
-            ),
+            c
+              .host(leader)
+              .propose(g, Buffer.from(cmd))
+              .then(
+                () => acked.get(g)!.add(cmd),
+                () => {},
+              ),
           );
         }
       }
@@ -64,7 +67,11 @@ describe('crash-restart on classic-level', () => {
       await c.propose(g, `final-${g}`);
       const leader = c.leaderNode(g)!;
       for (const n of [1, 2, 3]) {
-        await c.waitFor(() => c.host(n).status(g).appliedIndex >= c.host(leader).status(g).appliedIndex, 200, 'catch-up');
+        await c.waitFor(
+          () => c.host(n).status(g).appliedIndex >= c.host(leader).status(g).appliedIndex,
+          200,
+          'catch-up',
+        );
         const applied = await readCommands(c.engine(n), g);
         for (const cmd of acked.get(g)!) expect(applied).toContain(cmd);
         expect(new Set(applied).size).toBe(applied.length);

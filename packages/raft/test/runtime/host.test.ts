@@ -1,7 +1,7 @@
 import type { MemoryEngine } from '@omnidict/raft/runtime';
 import { RuntimeError } from '@omnidict/raft/runtime';
-import { readCommands } from './testStateMachine.js';
 import { TestCluster } from './cluster.js';
+import { readCommands } from './testStateMachine.js';
 
 describe('RaftHost over the in-memory transport', () => {
   let c: TestCluster;
@@ -20,9 +20,13 @@ describe('RaftHost over the in-memory transport', () => {
       await c.settle();
       results.push(await p);
     }
-    expect(results.map((r) => (r.result as { command: string }).command)).toEqual(
-      ['cmd-0', 'cmd-1', 'cmd-2', 'cmd-3', 'cmd-4'],
-    );
+    expect(results.map((r) => (r.result as { command: string }).command)).toEqual([
+      'cmd-0',
+      'cmd-1',
+      'cmd-2',
+      'cmd-3',
+      'cmd-4',
+    ]);
     expect(results[4]?.index).toBeGreaterThan(results[0]?.index ?? Infinity);
     await c.tick(3);
     for (const n of [1, 2, 3]) {
@@ -37,7 +41,10 @@ describe('RaftHost over the in-memory transport', () => {
     const leader = await c.waitForLeader(1);
     await c.tick(2);
     const follower = [1, 2, 3].find((n) => n !== leader)!;
-    const err = await c.host(follower).propose(1, Buffer.from('x')).catch((e: unknown) => e);
+    const err = await c
+      .host(follower)
+      .propose(1, Buffer.from('x'))
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RuntimeError);
     expect((err as RuntimeError).code).toBe('NOT_LEADER');
     expect((err as RuntimeError).leaderNodeId).toBe(leader);
@@ -70,7 +77,10 @@ describe('RaftHost over the in-memory transport', () => {
     expect(c.leaderNode(1)).toBe(1);
     await c.propose(1, 'before');
     c.network.partition([1], [2, 3]);
-    const stranded = c.host(1).propose(1, Buffer.from('stranded'), { timeoutMs: 3_000 }).catch((e: unknown) => e);
+    const stranded = c
+      .host(1)
+      .propose(1, Buffer.from('stranded'), { timeoutMs: 3_000 })
+      .catch((e: unknown) => e);
     await c.waitFor(() => [2, 3].some((n) => c.host(n).status(1).role === 'leader'), 200, 'new leader');
     const newLeader = [2, 3].find((n) => c.host(n).status(1).role === 'leader')!;
     const p = c.host(newLeader).propose(1, Buffer.from('after'));

@@ -41,7 +41,11 @@ describe('many groups', () => {
     const add = c.host(1).proposeConfChange(9, { type: ConfChangeType.AddLearner, replicaId: 4, nodeId: 4 });
     await c.settle();
     expect((await add).result.learners).toEqual([4]);
-    await c.waitFor(() => c.host(4).hasGroup(9) && c.host(4).status(9).appliedIndex === c.host(1).status(9).appliedIndex, 200, 'learner');
+    await c.waitFor(
+      () => c.host(4).hasGroup(9) && c.host(4).status(9).appliedIndex === c.host(1).status(9).appliedIndex,
+      200,
+      'learner',
+    );
     expect(c.host(4).stats.snapshotsInstalled).toBe(1);
     const promote = c.host(1).proposeConfChange(9, { type: ConfChangeType.AddVoter, replicaId: 4, nodeId: 4 });
     await c.settle();

@@ -1,5 +1,4 @@
-import type { SnapshotWriter, StateMachine } from '@omnidict/raft/runtime';
-import type { MemoryEngine, RuntimeError } from '@omnidict/raft/runtime';
+import type { MemoryEngine, RuntimeError, SnapshotWriter, StateMachine } from '@omnidict/raft/runtime';
 import { TestCluster } from './cluster.js';
 import { readCommands } from './testStateMachine.js';
 
@@ -26,7 +25,11 @@ describe('log truncation and snapshots', () => {
     for (let i = 0; i < 40; i++) await c.propose(1, `far-${i}`);
     expect(c.host(1).status(1).truncatedIndex).toBeGreaterThan(c.host(3).status(1).appliedIndex);
     c.network.heal();
-    await c.waitFor(() => c.host(3).status(1).appliedIndex >= c.host(1).status(1).appliedIndex, 200, 'snapshot catch-up');
+    await c.waitFor(
+      () => c.host(3).status(1).appliedIndex >= c.host(1).status(1).appliedIndex,
+      200,
+      'snapshot catch-up',
+    );
     expect(c.host(1).stats.snapshotsSent).toBeGreaterThanOrEqual(1);
     expect(c.host(3).stats.snapshotsInstalled).toBeGreaterThanOrEqual(1);
     const expected = [...[0, 1, 2].map((i) => `near-${i}`), ...Array.from({ length: 40 }, (_, i) => `far-${i}`)];
@@ -76,7 +79,10 @@ describe('log truncation and snapshots', () => {
     // Node 3 receives the snapshot, starts installing, fails midway: its host stops.
     await c.waitFor(() => failNextInstall === false, 200, 'install attempt');
     await c.tick(2);
-    const err = await c.host(3).propose(1, Buffer.from('x')).catch((e: unknown) => e);
+    const err = await c
+      .host(3)
+      .propose(1, Buffer.from('x'))
+      .catch((e: unknown) => e);
     expect((err as RuntimeError).code).toBe('STORAGE');
     await c.crash(3);
     (c.engine(3) as MemoryEngine).reopen();

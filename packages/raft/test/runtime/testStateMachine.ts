@@ -1,8 +1,8 @@
 import type {
   ApplyContext,
   CommittedEntry,
-  KvReader,
   KvRange,
+  KvReader,
   SnapshotWriter,
   StateMachine,
 } from '@omnidict/raft/runtime';
