@@ -7,8 +7,9 @@ import { sleep } from './localCluster.js';
 
 // The nemesis: a seeded schedule of faults, one at a time, each healed before the next begins.
 //
-//   kill      kill -9 a storage node or PD replica (leaders included: the target is uniform over
-//             all of them), wait, restart it with the same command line
+//   kill      kill -9 a storage node or PD replica (half the time the leader node of a random
+//             shard; else uniform over all nodes and PD replicas), wait, restart it with the same
+//             command line
 //   pause     SIGSTOP a storage node or PD replica, wait, SIGCONT
 //   partition NodeAdmin.SetFaults on one storage node: drop Raft traffic to and from every other
 //             node (both directions, so one call isolates it), wait, clear
@@ -80,7 +81,7 @@ export class Nemesis {
     const duration = this.rng.between(this.options.faultMs[0], this.options.faultMs[1]);
     switch (record.kind) {
       case 'kill': {
-        const p = this.pickProcess();
+        const p = await this.pickKillTarget();
         record.target = label(p);
         await this.cluster.kill9(p);
         await sleep(duration);
@@ -145,6 +146,17 @@ export class Nemesis {
         return;
       }
     }
+  }
+
+  /** Half the time the leader node of a random shard, else any node or PD replica. */
+  private async pickKillTarget(): Promise<ClusterProcess> {
+    if (this.rng.chance(0.5)) {
+      const routes = await this.pd.listShards({ timeoutMs: 3000 }).catch(() => []);
+      const leaderId = routes.length > 0 ? this.rng.pick(routes).leaderNodeId : undefined;
+      const leader = this.cluster.processes('node').find((n) => n.id === leaderId);
+      if (leader !== undefined) return leader;
+    }
+    return this.pickProcess();
   }
 
   private pickProcess(): ClusterProcess {
