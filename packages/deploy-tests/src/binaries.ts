@@ -34,7 +34,8 @@ export function launchers(root = repoRoot()): Map<string, Launcher> {
     const m = /exec node "\$\{OMNIDICT_HOME:-\/app\}\/(packages\/[a-z-]+\/dist\/[a-zA-Z]+\.js)" "\$@"/.exec(
       readFileSync(file, 'utf8'),
     );
-    if (!m) throw new Error(`${file}: not a launcher (want exec node "\${OMNIDICT_HOME:-/app}/packages/<pkg>/dist/x.js")`);
+    if (!m)
+      throw new Error(`${file}: not a launcher (want exec node "\${OMNIDICT_HOME:-/app}/packages/<pkg>/dist/x.js")`);
     const entry = m[1]!;
     out.set(name, { name, file, entry, source: entry.replace('/dist/', '/src/').replace(/\.js$/, '.ts') });
   }

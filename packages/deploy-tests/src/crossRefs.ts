@@ -41,7 +41,9 @@ export function checkCrossReferences(resources: Resource[], root = repoRoot()): 
     for (const p of svc.ports) {
       for (const pod of pods.slice(0, 1)) {
         if (topology.targetPort(pod, p.targetPort ?? p.port) === undefined) {
-          problems.push(`Service ${svc.name}: targetPort ${p.targetPort ?? p.port} is not a container port of ${pod.name}`);
+          problems.push(
+            `Service ${svc.name}: targetPort ${p.targetPort ?? p.port} is not a container port of ${pod.name}`,
+          );
         }
       }
     }
@@ -63,7 +65,8 @@ export function checkCrossReferences(resources: Resource[], root = repoRoot()): 
       problems.push(`${where}: no pod template`);
       continue;
     }
-    const templateLabels = (podTemplateOf(w)?.metadata as { labels?: Record<string, string> } | undefined)?.labels ?? {};
+    const templateLabels =
+      (podTemplateOf(w)?.metadata as { labels?: Record<string, string> } | undefined)?.labels ?? {};
     for (const [k, v] of Object.entries(spec.selector?.matchLabels ?? {})) {
       if (templateLabels[k] !== v) problems.push(`${where}: selector ${k}=${v} does not match its pod template`);
     }
@@ -85,7 +88,9 @@ export function checkCrossReferences(resources: Resource[], root = repoRoot()): 
       const bin = binaryOf(c);
       const launcher = bin ? bins.get(bin) : undefined;
       if (!launcher) {
-        problems.push(`${cw}: runs '${bin}', which is not one of the image's launchers (${[...bins.keys()].join(', ')})`);
+        problems.push(
+          `${cw}: runs '${bin}', which is not one of the image's launchers (${[...bins.keys()].join(', ')})`,
+        );
         continue;
       }
       const accepted = acceptedEnv(launcher, root);
@@ -107,7 +112,11 @@ export function checkCrossReferences(resources: Resource[], root = repoRoot()): 
       for (const kind of ['readinessProbe', 'livenessProbe'] as const) {
         if (!c[kind]?.grpc) problems.push(`${cw}: no gRPC ${kind}`);
       }
-      if (!c.resources || !(c.resources as { requests?: unknown }).requests || !(c.resources as { limits?: unknown }).limits) {
+      if (
+        !c.resources ||
+        !(c.resources as { requests?: unknown }).requests ||
+        !(c.resources as { limits?: unknown }).limits
+      ) {
         problems.push(`${cw}: resources need both requests and limits`);
       }
       if (!pod) continue;
@@ -130,7 +139,8 @@ export function checkCrossReferences(resources: Resource[], root = repoRoot()): 
       const listen = vars.get('OMNIDICT_LISTEN');
       const listenPort = listen ? Number(listen.slice(listen.lastIndexOf(':') + 1)) : undefined;
       if (listenPort === undefined) problems.push(`${cw}: OMNIDICT_LISTEN is not set (the default binds 127.0.0.1)`);
-      if (listen && !/^(0\.0\.0\.0|\[::\]|::):/.test(listen)) problems.push(`${cw}: OMNIDICT_LISTEN=${listen} is not reachable from outside the pod`);
+      if (listen && !/^(0\.0\.0\.0|\[::\]|::):/.test(listen))
+        problems.push(`${cw}: OMNIDICT_LISTEN=${listen} is not reachable from outside the pod`);
       for (const kind of ['readinessProbe', 'livenessProbe', 'startupProbe'] as const) {
         const port = c[kind]?.grpc?.port;
         if (port === undefined) continue;

@@ -63,12 +63,14 @@ export function render(dir: string): Resource[] {
     for (const r of out) if (!CLUSTER_SCOPED.has(r.kind)) r.metadata.namespace = k.namespace;
   }
   for (const l of k.labels ?? []) {
-    if (l.includeSelectors === true) throw new KustomizeError(`${file}: labels.includeSelectors: true is not supported`);
+    if (l.includeSelectors === true)
+      throw new KustomizeError(`${file}: labels.includeSelectors: true is not supported`);
     for (const r of out) {
       r.metadata.labels = { ...(r.metadata.labels ?? {}), ...l.pairs };
       const template = podTemplateOf(r);
       if (l.includeTemplates === true && template) {
-        const meta = (template.metadata ??= {}) as { labels?: Record<string, string> };
+        template.metadata ??= {};
+        const meta = template.metadata as { labels?: Record<string, string> };
         meta.labels = { ...(meta.labels ?? {}), ...l.pairs };
       }
     }
@@ -197,7 +199,8 @@ export function applyOp(doc: Json, op: PatchOp, where: string): void {
     else node[i] = op.value ?? null;
     return;
   }
-  if (node === null || typeof node !== 'object') throw new KustomizeError(`${where}: patch path ${op.path}: not a container`);
+  if (node === null || typeof node !== 'object')
+    throw new KustomizeError(`${where}: patch path ${op.path}: not a container`);
   if (op.op !== 'add' && !(last in node)) throw new KustomizeError(`${where}: patch path ${op.path} does not exist`);
   if (op.op === 'remove') delete node[last];
   else node[last] = op.value ?? null;

@@ -114,7 +114,9 @@ export class LocalCluster {
     while (pending.size > 0) {
       for (const p of pending) {
         if (p.exit !== undefined) {
-          throw new Error(`${p.pod.name}/${p.container.name} exited (${p.exit}) before it was ready:\n${tail(p.logFile)}`);
+          throw new Error(
+            `${p.pod.name}/${p.container.name} exited (${p.exit}) before it was ready:\n${tail(p.logFile)}`,
+          );
         }
         const port = this.ports.get(`${p.pod.name}:${p.container.readinessProbe!.grpc!.port}`);
         if ((await grpcHealth(`127.0.0.1:${port}`, 1000)) === 'SERVING') pending.delete(p);
@@ -176,7 +178,7 @@ function plan(
         return m.to + value.slice(m.from.length);
       }
     }
-    return value.replace(ADDRESS_RE, (whole, host: string, port: string) => {
+    return value.replace(ADDRESS_RE, (_whole, host: string, port: string) => {
       const r = topology.resolve(pod, host, Number(port));
       if (typeof r === 'string') throw new Error(`${pod.name}/${c.name}: ${r}`);
       return `127.0.0.1:${ports.get(`${r.pod.name}:${r.containerPort}`)}`;

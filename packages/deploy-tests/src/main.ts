@@ -16,7 +16,7 @@ import path from 'node:path';
 import { stringify } from 'yaml';
 import { repoRoot } from './binaries.js';
 import { checkCrossReferences } from './crossRefs.js';
-import { readResources, render, type Resource } from './kustomize.js';
+import { type Resource, readResources, render } from './kustomize.js';
 import { LocalCluster } from './localFromManifests.js';
 import { validateSchemas } from './validateSchemas.js';
 

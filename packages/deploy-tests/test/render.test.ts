@@ -57,10 +57,14 @@ describe('kustomize rendering of deploy/k8s', () => {
     expect(devNode.template.spec.affinity).toEqual({});
     const prodNode = find(renderOverlay('prod'), 'StatefulSet', 'omnidict-node').spec as {
       volumeClaimTemplates: { spec: { storageClassName?: string } }[];
-      template: { spec: { affinity: { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: unknown[] } } } };
+      template: {
+        spec: { affinity: { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: unknown[] } } };
+      };
     };
     expect(prodNode.volumeClaimTemplates[0]!.spec.storageClassName).toBe('ssd');
-    expect(prodNode.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution).toHaveLength(1);
+    expect(prodNode.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution).toHaveLength(
+      1,
+    );
   });
 
   it('refuses kustomize features it does not implement and patches that miss', () => {
