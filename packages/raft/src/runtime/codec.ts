@@ -167,15 +167,23 @@ export function decodeEntry(index: number, b: Uint8Array): Entry {
   return { index, term: readU64(b, 1), type: b[9] as EntryType, data: b.subarray(10) };
 }
 
-/** Intent recorded durably before a non-atomic multi-step operation on a group; a restart finishes it. */
+/**
+ * Intent recorded durably before a non-atomic multi-step operation on a group; a restart finishes it.
+ * A destroy carries what a restart needs to finish it after the replica's own keys are gone: the
+ * replica id (for the tombstone) and the descriptor (the state machine's factory input).
+ */
 export type Intent =
   | { readonly kind: 'install'; readonly index: number; readonly term: number; readonly chunkCount: number }
-  | { readonly kind: 'destroy' };
+  | { readonly kind: 'destroy'; readonly replicaId: ReplicaId; readonly descriptor: Uint8Array | undefined };
 
 export function encodeIntent(i: Intent): Uint8Array {
   const w = new ByteWriter().u8(VERSION);
   if (i.kind === 'install') w.u8(1).u64(i.index).u64(i.term).u32(i.chunkCount);
-  else w.u8(2);
+  else {
+    w.u8(2).u64(i.replicaId);
+    if (i.descriptor === undefined) w.u8(0);
+    else w.u8(1).bytes(i.descriptor);
+  }
   return w.finish();
 }
 
@@ -184,8 +192,29 @@ export function decodeIntent(b: Uint8Array): Intent {
   checkVersion(r, 'intent');
   const kind = r.u8();
   if (kind === 1) return { kind: 'install', index: r.u64(), term: r.u64(), chunkCount: r.u32() };
-  if (kind === 2) return { kind: 'destroy' };
+  if (kind === 2) {
+    const replicaId = r.u64();
+    const descriptor = r.u8() === 1 ? r.bytes().slice() : undefined;
+    return { kind: 'destroy', replicaId, descriptor };
+  }
   throw new Error(`unknown intent kind ${kind}`);
+}
+
+/** Tombstone: the replica ids of a group destroyed on this node. u8 version | u32 count | u64 ids. */
+export function encodeTombstone(replicaIds: Iterable<ReplicaId>): Uint8Array {
+  const ids = [...replicaIds];
+  const w = new ByteWriter().u8(VERSION).u32(ids.length);
+  for (const id of ids) w.u64(id);
+  return w.finish();
+}
+
+export function decodeTombstone(b: Uint8Array): Set<ReplicaId> {
+  const r = new ByteReader(b);
+  checkVersion(r, 'tombstone');
+  const n = r.u32();
+  const ids = new Set<ReplicaId>();
+  for (let i = 0; i < n; i++) ids.add(r.u64());
+  return ids;
 }
 
 /**

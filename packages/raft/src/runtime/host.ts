@@ -24,11 +24,13 @@ import {
   decodeEntry,
   decodeHardState,
   decodeIntent,
+  decodeTombstone,
   encodeApplyState,
   encodeConfChangeContext,
   encodeEntry,
   encodeHardState,
   encodeIntent,
+  encodeTombstone,
   fromPbMessage,
   toPbMessage,
 } from './codec.js';
@@ -43,15 +45,17 @@ import {
   intentKey,
   KeySuffix,
   parseGroupKey,
+  replicaStateRange,
   stagedChunkKey,
   stagedChunkRange,
+  tombstoneKey,
 } from './keys.js';
 import type { Logger } from './logger.js';
 import { noopLogger } from './logger.js';
 import { LogMirror } from './logMirror.js';
 import type { GroupInput, ProposalResult, Waiter } from './replica.js';
 import { Replica } from './replica.js';
-import type { CommittedEntry, StateMachine, StateMachineFactory, WriteBatch } from './stateMachine.js';
+import type { CommittedEntry, SnapshotWriter, StateMachine, StateMachineFactory, WriteBatch } from './stateMachine.js';
 import type { Transport, TransportHandler } from './transport.js';
 import type { GroupId, NodeId, PeerSpec } from './types.js';
 
@@ -91,6 +95,45 @@ export interface RaftHostConfig {
    * must refuse when the group's range overlaps a local replica that has not applied its split yet.
    */
   readonly onUnknownGroup?: (info: UnknownGroupInfo) => boolean;
+  /**
+   * Called once this replica has applied (durably) a ConfChange that removes it from its group. The
+   * replica stays hosted — it can no longer campaign — until the application calls `destroyGroup`.
+   * Runs on the scheduler's path: do not block; schedule the destroy.
+   */
+  readonly onReplicaRemoved?: (info: ReplicaRemovedInfo) => void;
+  /**
+   * Called when a message arrives from a replica that is not in the receiving replica's applied
+   * membership — typically a replica removed while it was cut off, which never applied its removal
+   * and keeps sending (campaigning, answering). A hint, not a proof (a follower that has not yet
+   * applied an AddNode sees the new replica as stale too): the application asks the placement
+   * driver or the leader, and if the sender is really gone tells its node to `destroyGroup`.
+   * Reported at most once per (group, sender) per election timeout.
+   */
+  readonly onStalePeer?: (info: StalePeerInfo) => void;
+}
+
+export interface ReplicaRemovedInfo {
+  readonly groupId: GroupId;
+  /** This host's replica, now removed from the group. */
+  readonly replicaId: ReplicaId;
+  /** Index of the ConfChange entry that removed it. */
+  readonly index: number;
+}
+
+export interface StalePeerInfo {
+  readonly groupId: GroupId;
+  /** The receiving (local) replica. */
+  readonly replicaId: ReplicaId;
+  /** The sender, not a member of the local replica's applied configuration. */
+  readonly fromReplicaId: ReplicaId;
+  readonly fromNodeId: NodeId;
+  /** Whether the local replica is the group's leader (its membership view is authoritative). */
+  readonly localIsLeader: boolean;
+}
+
+export interface DestroyGroupOptions {
+  /** Why the replica is dropped (logged), e.g. 'removed by conf change', 'stale peer'. */
+  readonly reason?: string;
 }
 
 export interface UnknownGroupInfo {
@@ -170,6 +213,8 @@ interface PreparedWork extends TurnWork {
   readonly results: Array<{ index: number; term: number; result: unknown }>;
   readonly truncateTo: number;
   readonly descriptor: Uint8Array | undefined;
+  /** Index of an applied ConfChange that removed this replica, 0 if none. */
+  readonly removedSelfAt: number;
 }
 
 /** Snapshot stream layout: chunk 0 is the runtime's meta (apply state + descriptor); the rest are the state machine's. */
@@ -252,6 +297,13 @@ export class RaftHost {
   readonly #maxProposalBytes: number;
   readonly #quiesceEnabled: boolean;
   readonly #onUnknownGroup: ((info: UnknownGroupInfo) => boolean) | undefined;
+  readonly #onReplicaRemoved: ((info: ReplicaRemovedInfo) => void) | undefined;
+  readonly #onStalePeer: ((info: StalePeerInfo) => void) | undefined;
+  /** Destroyed replica ids per group (durable under 0x07, plus destroys in progress): never recreated. */
+  readonly #tombstones = new Map<GroupId, Set<ReplicaId>>();
+  readonly #destroying = new Map<GroupId, Promise<void>>();
+  /** `${groupId}/${fromReplicaId}` → when onStalePeer last fired for it. */
+  readonly #staleReportedMs = new Map<string, number>();
 
   readonly #groups = new Map<GroupId, Replica>();
   /** Non-quiesced replicas: the only ones ticked. */
@@ -292,6 +344,8 @@ export class RaftHost {
     this.#maxProposalBytes = config.maxProposalBytes ?? 8 << 20;
     this.#quiesceEnabled = config.quiesce ?? true;
     this.#onUnknownGroup = config.onUnknownGroup;
+    this.#onReplicaRemoved = config.onReplicaRemoved;
+    this.#onStalePeer = config.onStalePeer;
   }
 
   /**
@@ -315,12 +369,21 @@ export class RaftHost {
 
   /** createGroup bootstraps a new replica of a group with its initial membership (durably). */
   async createGroup(spec: CreateGroupSpec): Promise<void> {
+    // A re-add waits for a destroy of the same group still under way (it clears the group's keys).
+    await this.#destroying.get(spec.groupId)?.catch(() => {});
     this.#checkOpen();
     if (this.#groups.has(spec.groupId)) {
       throw new RuntimeError('GROUP_EXISTS', `group ${spec.groupId} exists`, { groupId: spec.groupId });
     }
     if (!spec.peers.some((p) => p.replicaId === spec.replicaId && p.nodeId === this.nodeId)) {
       throw new RuntimeError('INVALID_ARGUMENT', `peers must include replica ${spec.replicaId} on node ${this.nodeId}`);
+    }
+    if (this.#isTombstoned(spec.groupId, spec.replicaId)) {
+      throw new RuntimeError(
+        'INVALID_ARGUMENT',
+        `replica ${spec.replicaId} of group ${spec.groupId} was destroyed here; a re-add needs a new replica id`,
+        { groupId: spec.groupId },
+      );
     }
     const applyState: ApplyState = {
       appliedIndex: 0,
@@ -344,6 +407,38 @@ export class RaftHost {
     await this.#engine.write(ops, { sync: true });
     this.#checkOpen();
     this.#addReplica(spec.groupId, spec.replicaId, applyState, hardState, [], spec.descriptor);
+  }
+
+  /**
+   * destroyGroup drops this process's replica of a group (after its removal by a ConfChange, or
+   * when the placement driver says it is stale). Order, each step crash-safe:
+   *
+   * 1. the replica leaves the host at once: its pending proposals and reads reject with
+   *    GROUP_NOT_FOUND, inbound messages for it are dropped, the scheduler skips it;
+   * 2. after the scheduler's in-flight write, ONE synced write records the destroy intent
+   *    (`0x02‖groupId‖0x06`, with the replica id and the descriptor);
+   * 3. the state machine deletes its data (`StateMachine.destroy`), then the runtime clears the
+   *    replica's log, hard state, apply state, descriptor and staged snapshot chunks (non-atomic);
+   * 4. ONE synced write adds the replica id to the group's tombstone (`0x07`) and deletes the intent.
+   *
+   * A restart that finds the intent re-runs steps 3–4 before loading any group, so the replica
+   * never comes back. The tombstone keeps messages to the destroyed replica id (a stale heartbeat
+   * or append) from recreating it, and `createGroup` refuses that id; a later re-add of the group
+   * with a NEW replica id works as for any new replica. Concurrent calls for the same group share
+   * one destroy. If step 3 or 4 fails the promise rejects with STORAGE and the restart finishes it.
+   */
+  destroyGroup(groupId: GroupId, opts: DestroyGroupOptions = {}): Promise<void> {
+    const running = this.#destroying.get(groupId);
+    if (running !== undefined) return running;
+    try {
+      this.#checkOpen();
+      const g = this.#group(groupId);
+      const p = this.#destroy(g, opts.reason ?? 'unspecified').finally(() => this.#destroying.delete(groupId));
+      this.#destroying.set(groupId, p);
+      return p;
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /**
@@ -504,6 +599,7 @@ export class RaftHost {
       applyState?: ApplyState;
       descriptor?: Uint8Array;
       intent?: Intent;
+      tombstone?: Set<ReplicaId>;
     }
     const loaded = new Map<GroupId, Loaded>();
     for await (const [key, value] of this.#engine.iterate(ALL_GROUPS_RANGE)) {
@@ -530,9 +626,20 @@ export class RaftHost {
         case KeySuffix.Intent:
           l.intent = decodeIntent(value);
           break;
+        case KeySuffix.Tombstone:
+          l.tombstone = decodeTombstone(value);
+          break;
         default:
           break;
       }
+    }
+    // First finish every destroy a crash interrupted: those replicas must not come back.
+    for (const [groupId, l] of loaded) {
+      if (l.tombstone !== undefined) this.#tombstones.set(groupId, l.tombstone);
+      if (l.intent?.kind !== 'destroy') continue;
+      this.#log.warn({ groupId, replicaId: l.intent.replicaId }, 'finishing interrupted replica destroy');
+      await this.#finishDestroy(groupId, l.intent, this.#factory(groupId, l.intent.descriptor));
+      loaded.delete(groupId);
     }
     for (const [groupId, l] of loaded) {
       let applyState = l.applyState ?? emptyApplyState();
@@ -798,11 +905,13 @@ export class RaftHost {
       ops.push({ type: 'put', key: hardStateKey(gid), value: encodeHardState(rd.hardState) });
     }
     const results: PreparedWork['results'] = [];
+    let removedSelfAt = 0;
     if (rd.committedEntries.length > 0) {
       const applied = await this.#apply(g, rd.committedEntries, applyState, ops);
       applyState = applied.applyState;
       descriptor = applied.descriptor ?? descriptor;
       results.push(...applied.results);
+      removedSelfAt = applied.removedSelfAt;
       applyStateDirty = true;
     }
     // Truncate the log behind the applied index, keeping `lag` entries for followers slightly behind.
@@ -820,7 +929,7 @@ export class RaftHost {
       applyStateDirty = true;
     }
     if (applyStateDirty) ops.push({ type: 'put', key: applyStateKey(gid), value: encodeApplyState(applyState) });
-    return { ...w, applyState, results, truncateTo, descriptor };
+    return { ...w, applyState, results, truncateTo, descriptor, removedSelfAt };
   }
 
   async #apply(
@@ -828,8 +937,14 @@ export class RaftHost {
     committed: readonly Entry[],
     base: ApplyState,
     ops: KvOp[],
-  ): Promise<{ applyState: ApplyState; results: PreparedWork['results']; descriptor: Uint8Array | undefined }> {
+  ): Promise<{
+    applyState: ApplyState;
+    results: PreparedWork['results'];
+    descriptor: Uint8Array | undefined;
+    removedSelfAt: number;
+  }> {
     let confState = base.confState;
+    let removedSelfAt = 0;
     let peers: Map<ReplicaId, NodeId> | undefined;
     const smEntries: CommittedEntry[] = [];
     for (const e of committed) {
@@ -838,8 +953,10 @@ export class RaftHost {
         const ctx = decodeConfChangeContext(cc.context);
         confState = g.node.applyConfChange(cc);
         peers ??= new Map(base.peers);
-        if (cc.type === CCT.RemoveNode) peers.delete(cc.replicaId);
-        else if (ctx.nodeId !== 0) peers.set(cc.replicaId, ctx.nodeId);
+        if (cc.type === CCT.RemoveNode) {
+          peers.delete(cc.replicaId);
+          if (cc.replicaId === g.replicaId) removedSelfAt = e.index;
+        } else if (ctx.nodeId !== 0) peers.set(cc.replicaId, ctx.nodeId);
         smEntries.push({
           kind: 'confChange',
           index: e.index,
@@ -885,6 +1002,7 @@ export class RaftHost {
       applyState: { ...base, appliedIndex: last.index, appliedTerm: last.term, confState, peers: peers ?? base.peers },
       results,
       descriptor,
+      removedSelfAt,
     };
   }
 
@@ -938,7 +1056,7 @@ export class RaftHost {
       const w = g.readWaiters.get(key);
       if (w === undefined) continue;
       g.readWaiters.delete(key);
-      g.pendingReads.push({ index: rs.index, resolve: w.resolve });
+      g.pendingReads.push({ index: rs.index, resolve: w.resolve, reject: w.reject });
     }
     if (g.pendingReads.length > 0) {
       const still: typeof g.pendingReads = [];
@@ -951,6 +1069,15 @@ export class RaftHost {
     g.node.advance(rd);
     // advance may reveal more work (e.g. entries committed by this Ready's acks): run again.
     if (g.node.hasReady()) this.#schedule(g);
+    if (p.removedSelfAt > 0) {
+      this.#log.info(
+        { groupId: g.groupId, replicaId: g.replicaId, index: p.removedSelfAt },
+        'replica removed from group',
+      );
+      this.#callApp('onReplicaRemoved', () =>
+        this.#onReplicaRemoved?.({ groupId: g.groupId, replicaId: g.replicaId, index: p.removedSelfAt }),
+      );
+    }
   }
 
   // ------------------------------------------------------------------ messages out
@@ -1060,6 +1187,7 @@ export class RaftHost {
 
   #deliver(g: Replica, m: Message, fromNode: NodeId): void {
     if (!g.applyState.peers.has(m.from)) g.learnedPeers.set(m.from, fromNode);
+    if (this.#onStalePeer !== undefined) this.#maybeReportStalePeer(g, m.from, fromNode);
     g.inbox.push(m);
     this.#inboundQueued++;
     this.#wake(g);
@@ -1073,6 +1201,11 @@ export class RaftHost {
     groupContext: Uint8Array,
   ): Replica | undefined {
     if (this.#onUnknownGroup === undefined || replicaId === 0) return undefined;
+    if (this.#destroying.has(groupId) || this.#isTombstoned(groupId, replicaId)) {
+      // A stale heartbeat or append for a replica destroyed here: never recreate it.
+      this.#log.debug({ groupId, replicaId, fromNode }, 'message for a destroyed replica dropped');
+      return undefined;
+    }
     if (!this.#onUnknownGroup({ groupId, replicaId, fromNode, groupContext })) return undefined;
     this.#log.info({ groupId, replicaId, fromNode }, 'creating uninitialized replica for unknown group');
     // Record itself in peers so a restart finds the replica (and the vote it may have cast) again.
@@ -1243,6 +1376,11 @@ export class RaftHost {
         if (this.#closed) throw this.#closedError();
       }
       await this.#engine.write(ops, { sync: true });
+      if (!this.#closed && !this.#groups.has(gid)) {
+        // Destroyed while receiving: its staging keys were cleared before these landed.
+        await this.#engine.clearRange(stagedChunkRange(gid));
+        throw new RuntimeError('GROUP_NOT_FOUND', `group ${gid} was destroyed`, { groupId: gid });
+      }
       if (this.#closed || this.#groups.get(gid) !== g) throw this.#closedError();
       const msg = fromPbMessage(pm);
       const md = (msg.snapshot as Snapshot).metadata;
@@ -1310,6 +1448,124 @@ export class RaftHost {
     void before;
     this.#peersDirty = true;
     return { ops, applyState, descriptor: meta.descriptor };
+  }
+
+  // ------------------------------------------------------------------ destroy
+
+  async #destroy(g: Replica, reason: string): Promise<void> {
+    const gid = g.groupId;
+    // 1. Leave the host now; the in-memory tombstone refuses messages until the durable one exists.
+    this.#groups.delete(gid);
+    this.#active.delete(g);
+    this.#peersDirty = true;
+    this.#addTombstone(gid, g.replicaId);
+    for (const key of [...this.#staleReportedMs.keys()])
+      if (key.startsWith(`${gid}/`)) this.#staleReportedMs.delete(key);
+    this.#inboundQueued -= g.inbox.length;
+    g.inbox.length = 0;
+    this.#failReplica(
+      g,
+      new RuntimeError('GROUP_NOT_FOUND', `replica ${g.replicaId} of group ${gid} was destroyed (${reason})`, {
+        groupId: gid,
+      }),
+    );
+    this.#log.info({ groupId: gid, replicaId: g.replicaId, reason }, 'destroying replica');
+    // 2. The scheduler's in-flight write may carry this replica's last Ready; later turns skip it.
+    await this.#turnRunning?.catch(() => {});
+    this.#checkOpen();
+    const intent: Extract<Intent, { kind: 'destroy' }> = {
+      kind: 'destroy',
+      replicaId: g.replicaId,
+      descriptor: g.descriptor,
+    };
+    try {
+      await this.#engine.write([{ type: 'put', key: intentKey(gid), value: encodeIntent(intent) }], { sync: true });
+    } catch (e) {
+      // Nothing was deleted: the replica is gone from memory only and comes back at restart.
+      this.#log.error({ groupId: gid, err: String(e) }, 'destroy intent not written; replica reloads at restart');
+      throw new RuntimeError('STORAGE', `group ${gid}: destroy intent not written`, { groupId: gid, cause: e });
+    }
+    // 3–4.
+    try {
+      await this.#finishDestroy(gid, intent, g.sm);
+    } catch (e) {
+      this.#log.error({ groupId: gid, err: String(e) }, 'replica destroy interrupted; a restart finishes it');
+      throw new RuntimeError('STORAGE', `group ${gid}: destroy interrupted (a restart finishes it)`, {
+        groupId: gid,
+        cause: e,
+      });
+    }
+    this.#log.info({ groupId: gid, replicaId: g.replicaId, reason }, 'replica destroyed');
+  }
+
+  /**
+   * finishDestroy runs the non-atomic part of a destroy behind its durable intent (live, or at
+   * restart): the state machine's data, then the replica's runtime keys, then — in one synced
+   * write — the tombstone and the removal of the intent. Idempotent.
+   */
+  async #finishDestroy(gid: GroupId, intent: Extract<Intent, { kind: 'destroy' }>, sm: StateMachine): Promise<void> {
+    const writer: SnapshotWriter = {
+      clearRange: (range) => this.#engine.clearRange(range),
+      write: (ops) => this.#engine.write(ops, { sync: false }),
+    };
+    if (sm.destroy !== undefined) await sm.destroy(writer);
+    else this.#log.warn({ groupId: gid }, 'state machine has no destroy hook: its data is left in the database');
+    await this.#engine.clearRange(replicaStateRange(gid));
+    const raw = await this.#engine.get(tombstoneKey(gid));
+    const ids = raw === undefined ? new Set<ReplicaId>() : decodeTombstone(raw);
+    ids.add(intent.replicaId);
+    await this.#engine.write(
+      [
+        { type: 'put', key: tombstoneKey(gid), value: encodeTombstone(ids) },
+        { type: 'del', key: intentKey(gid) },
+      ],
+      { sync: true },
+    );
+    for (const id of ids) this.#addTombstone(gid, id);
+  }
+
+  #addTombstone(gid: GroupId, replicaId: ReplicaId): void {
+    let ids = this.#tombstones.get(gid);
+    if (ids === undefined) {
+      ids = new Set();
+      this.#tombstones.set(gid, ids);
+    }
+    ids.add(replicaId);
+  }
+
+  #isTombstoned(gid: GroupId, replicaId: ReplicaId): boolean {
+    return this.#tombstones.get(gid)?.has(replicaId) === true;
+  }
+
+  /** onStalePeer: the sender is not in this replica's applied membership (rate-limited per sender). */
+  #maybeReportStalePeer(g: Replica, from: ReplicaId, fromNode: NodeId): void {
+    const cs = g.applyState.confState;
+    if (cs.voters.length === 0 && cs.learners.length === 0) return; // uninitialized: knows no membership yet
+    if (cs.voters.includes(from) || cs.learners.includes(from)) return;
+    const key = `${g.groupId}/${from}`;
+    const now = this.#clock.nowMs();
+    const last = this.#staleReportedMs.get(key);
+    if (last !== undefined && now - last < this.#electionTicks * this.#tickMs) return;
+    this.#staleReportedMs.set(key, now);
+    this.#log.info({ groupId: g.groupId, fromReplicaId: from, fromNode }, 'message from a replica not in the group');
+    this.#callApp('onStalePeer', () =>
+      this.#onStalePeer?.({
+        groupId: g.groupId,
+        replicaId: g.replicaId,
+        fromReplicaId: from,
+        fromNodeId: fromNode,
+        localIsLeader: g.isLeader,
+      }),
+    );
+  }
+
+  /** Runs an application callback; its exceptions are logged, never thrown into the scheduler. */
+  #callApp(name: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.#log.error({ err: String(e), callback: name }, 'application callback threw; ignored');
+    }
   }
 
   // ------------------------------------------------------------------ helpers
@@ -1387,6 +1643,7 @@ export class RaftHost {
     g.waiters.clear();
     for (const w of g.readWaiters.values()) w.reject(err);
     g.readWaiters.clear();
+    for (const r of g.pendingReads.splice(0)) r.reject(err);
     for (const input of g.inputs.splice(0)) {
       if (input.kind === 'propose' || input.kind === 'confChange') input.waiter.reject(err);
     }

@@ -14,10 +14,13 @@ export type { GrpcTransportConfig } from './grpcTransport.js';
 export { GrpcTransport } from './grpcTransport.js';
 export type {
   CreateGroupSpec,
+  DestroyGroupOptions,
   GroupStatus,
   HostStats,
   ProposeOptions,
   RaftHostConfig,
+  ReplicaRemovedInfo,
+  StalePeerInfo,
   UnknownGroupInfo,
 } from './host.js';
 export { RaftHost } from './host.js';
@@ -29,6 +32,8 @@ export {
   hardStateKey,
   intentKey,
   RAFT_PREFIX,
+  replicaStateRange,
+  tombstoneKey,
 } from './keys.js';
 export { LevelEngine } from './levelEngine.js';
 export type { Logger } from './logger.js';
@@ -46,6 +51,6 @@ export type {
   StateMachineFactory,
   WriteBatch,
 } from './stateMachine.js';
-export { decodeSnapshotChunk, installRanges, snapshotRanges } from './stateMachine.js';
+export { decodeSnapshotChunk, destroyRanges, installRanges, snapshotRanges } from './stateMachine.js';
 export type { Transport, TransportHandler } from './transport.js';
 export type { GroupId, NodeId, PeerSpec, ReplicaId } from './types.js';

@@ -11,6 +11,7 @@ import type { GroupId } from './types.js';
  *   0x02 ‖ groupId ‖ 0x04                     group descriptor (opaque bytes from the application)
  *   0x02 ‖ groupId ‖ 0x05 ‖ seq(u32)          staged snapshot chunk (received, not yet installed)
  *   0x02 ‖ groupId ‖ 0x06                     intent record (snapshot install / replica destroy in progress)
+ *   0x02 ‖ groupId ‖ 0x07                     tombstone: replica ids of this group destroyed here (never recreated)
  */
 export const RAFT_PREFIX = 0x02;
 const SUFFIX_ENTRY = 0x01;
@@ -19,6 +20,7 @@ const SUFFIX_APPLY_STATE = 0x03;
 const SUFFIX_DESCRIPTOR = 0x04;
 const SUFFIX_STAGED_CHUNK = 0x05;
 const SUFFIX_INTENT = 0x06;
+const SUFFIX_TOMBSTONE = 0x07;
 
 export const KeySuffix = {
   Entry: SUFFIX_ENTRY,
@@ -27,6 +29,7 @@ export const KeySuffix = {
   Descriptor: SUFFIX_DESCRIPTOR,
   StagedChunk: SUFFIX_STAGED_CHUNK,
   Intent: SUFFIX_INTENT,
+  Tombstone: SUFFIX_TOMBSTONE,
 } as const;
 
 export function writeU64(buf: Uint8Array, offset: number, n: number): void {
@@ -74,6 +77,18 @@ export function stagedChunkKey(groupId: GroupId, seq: number): Uint8Array {
 
 export function intentKey(groupId: GroupId): Uint8Array {
   return groupKey(groupId, SUFFIX_INTENT, 0);
+}
+
+export function tombstoneKey(groupId: GroupId): Uint8Array {
+  return groupKey(groupId, SUFFIX_TOMBSTONE, 0);
+}
+
+/**
+ * The replica state a destroy deletes: log, hard state, apply state, descriptor and staged chunks
+ * [0x02‖groupId‖0x01, 0x02‖groupId‖0x06) — everything but the intent and the tombstone.
+ */
+export function replicaStateRange(groupId: GroupId): { gte: Uint8Array; lt: Uint8Array } {
+  return { gte: groupKey(groupId, SUFFIX_ENTRY, 0), lt: groupKey(groupId, SUFFIX_INTENT, 0) };
 }
 
 /** Every runtime key of one group: [0x02‖groupId, 0x02‖groupId+1). */

@@ -74,7 +74,7 @@ export class Replica {
   readonly waiters = new Map<number, Waiter>();
   readonly readWaiters = new Map<string, { resolve(index: number): void; reject(e: Error): void }>();
   /** Read points waiting for applied >= index. */
-  readonly pendingReads: Array<{ index: number; resolve(index: number): void }> = [];
+  readonly pendingReads: Array<{ index: number; resolve(index: number): void; reject(e: Error): void }> = [];
 
   readonly sendingSnapshots = new Set<ReplicaId>();
   receivingSnapshot = false;

@@ -65,6 +65,10 @@ export interface SnapshotWriter {
  *   state) and yields chunks of at most `maxChunkBytes`.
  * - `installSnapshot` replaces all of the group's data with the chunks. It must be idempotent:
  *   after a crash in the middle the runtime runs it again, from the same chunks, at restart.
+ * - `destroy` (optional) deletes all of the group's data when the replica is dropped from this
+ *   process (`RaftHost.destroyGroup`). Like an install it runs behind a durable intent and must be
+ *   idempotent: a restart after a crash calls it again on a fresh instance built from the same
+ *   descriptor. A state machine without it leaves its data behind (the runtime logs a warning).
  */
 export interface StateMachine<R = unknown> {
   applyEntries(entries: readonly CommittedEntry[], ctx: ApplyContext): readonly R[] | Promise<readonly R[]>;
@@ -72,6 +76,11 @@ export interface StateMachine<R = unknown> {
   installSnapshot(chunks: AsyncIterable<Uint8Array>, writer: SnapshotWriter): Promise<void>;
   /** Optional: called after a snapshot was installed (rebuild in-memory caches from the database). */
   onSnapshotInstalled?(reader: KvReader): void | Promise<void>;
+  /**
+   * Optional: deletes the group's data (a KV shard clears `0x01‖start..0x01‖end` and its expiry
+   * entries). Idempotent; see the contract above. `destroyRanges` is the helper for range state machines.
+   */
+  destroy?(writer: SnapshotWriter): Promise<void>;
 }
 
 /** Creates the state machine of a group when the host opens or creates it. */
@@ -128,6 +137,11 @@ export function* decodeSnapshotChunk(chunk: Uint8Array): Iterable<readonly [Uint
     pos += 4 + vl;
     yield [key, value];
   }
+}
+
+/** destroyRanges clears `ranges` (idempotent): the whole `destroy` of a range state machine. */
+export async function destroyRanges(writer: SnapshotWriter, ranges: readonly KvRange[]): Promise<void> {
+  for (const range of ranges) await writer.clearRange(range);
 }
 
 /** installRanges clears `ranges` and writes the pairs of `chunks` (idempotent). */
