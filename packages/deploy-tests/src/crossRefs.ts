@@ -136,6 +136,20 @@ export function checkCrossReferences(resources: Resource[], root = repoRoot()): 
           problems.push(`${cw}: ${name}=${value} is not a container port`);
         }
       }
+      // An advertised address must lead back to this pod, on the port its listen twin binds.
+      for (const [adv, lis] of [
+        ['OMNIDICT_ADVERTISE', 'OMNIDICT_LISTEN'],
+        ['OMNIDICT_RAFT_ADVERTISE', 'OMNIDICT_RAFT_LISTEN'],
+      ] as const) {
+        const a = vars.get(adv);
+        const l = vars.get(lis);
+        if (a === undefined) continue;
+        const r = topology.resolve(pod, a.slice(0, a.lastIndexOf(':')), Number(a.slice(a.lastIndexOf(':') + 1)));
+        const listenPort = l === undefined ? undefined : Number(l.slice(l.lastIndexOf(':') + 1));
+        if (typeof r !== 'string' && (r.pod !== pod || r.containerPort !== listenPort)) {
+          problems.push(`${cw}: ${adv}=${a} does not lead back to this pod's ${lis} port ${listenPort}`);
+        }
+      }
       const listen = vars.get('OMNIDICT_LISTEN');
       const listenPort = listen ? Number(listen.slice(listen.lastIndexOf(':') + 1)) : undefined;
       if (listenPort === undefined) problems.push(`${cw}: OMNIDICT_LISTEN is not set (the default binds 127.0.0.1)`);

@@ -90,6 +90,14 @@ describe('cross-references of the rendered overlays', () => {
       /selects no pod 'omnidict-pd-2'/,
     ],
     [
+      'a Raft advertise address that leads to the gRPC port',
+      (rs) => {
+        const e = env(container(rs, 'StatefulSet', 'omnidict-node'), 'OMNIDICT_RAFT_ADVERTISE');
+        e.value = e.value!.replace(':20161', ':20160');
+      },
+      /OMNIDICT_RAFT_ADVERTISE=omnidict-node-0\.omnidict-node\.omnidict-dev\.svc\.cluster\.local:20160 does not lead back/,
+    ],
+    [
       'a missing ConfigMap key',
       (rs) => {
         delete (find(rs, 'ConfigMap', 'omnidict-config').data as Record<string, string>)['log-level'];
@@ -100,9 +108,9 @@ describe('cross-references of the rendered overlays', () => {
       'a $(VAR) used before it is defined',
       (rs) => {
         const c = container(rs, 'StatefulSet', 'omnidict-node');
-        c.env = [...c.env!.filter((e) => e.name !== 'POD_IP'), ...c.env!.filter((e) => e.name === 'POD_IP')];
+        c.env = [...c.env!.filter((e) => e.name !== 'POD_NAME'), ...c.env!.filter((e) => e.name === 'POD_NAME')];
       },
-      /\$\(POD_IP\) is not defined before it/,
+      /OMNIDICT_ADVERTISE: \$\(POD_NAME\) is not defined before it/,
     ],
     [
       'a mandatory setting nobody sets',

@@ -11,12 +11,12 @@ const run = (stage: (typeof stages)[number]) => stage.instructions.filter((i) =>
 
 describe('deploy/Dockerfile', () => {
   it('is multi-stage on node:20-slim', () => {
-    expect(stages.map((s) => s.name)).toEqual(['build', 'runtime']);
+    expect(stages.map((s) => s.name)).toEqual(['manifests', 'build', 'runtime']);
     for (const s of stages) expect(s.image).toBe('node:20-slim');
   });
 
   it('builds with a frozen lockfile and keeps production dependencies only', () => {
-    const build = run(stages[0]!).join('\n');
+    const build = run(stages[1]!).join('\n');
     expect(build).toMatch(/pnpm install --frozen-lockfile/);
     expect(build).toMatch(/pnpm exec tsc -b/);
     expect(build).toMatch(/pnpm install --prod --frozen-lockfile/);
@@ -45,12 +45,17 @@ describe('deploy/Dockerfile', () => {
     expect([...bins.keys()]).toEqual(expect.arrayContaining(['omnidict-pd', 'omnidict-node', 'omnidict-router']));
   });
 
-  it('copies every workspace package.json before installing, so the lockfile matches', () => {
-    const copied = stages[0]!.instructions.filter((i) => i.op === 'COPY').map((i) => i.args);
-    const pkgs = JSON.parse(readFileSync(path.join(ROOT, 'tsconfig.json'), 'utf8')) as {
-      references: { path: string }[];
-    };
-    for (const ref of pkgs.references) expect(copied).toContain(`${ref.path}/package.json ${ref.path}/`);
+  it('installs from every workspace package.json and the lockfile before copying the sources', () => {
+    const keep = run(stages[0]!).join('\n');
+    for (const name of ['package.json', 'pnpm-lock.yaml', 'pnpm-workspace.yaml'])
+      expect(keep).toContain(`! -name ${name}`);
+    const ops = stages[1]!.instructions.map((i) => `${i.op} ${i.args}`);
+    const manifests = ops.indexOf('COPY --from=manifests /src ./');
+    const install = ops.indexOf('RUN pnpm install --frozen-lockfile');
+    const sources = ops.indexOf('COPY . .');
+    expect(manifests).toBeGreaterThanOrEqual(0);
+    expect(install).toBeGreaterThan(manifests);
+    expect(sources).toBeGreaterThan(install);
   });
 
   it('has a .dockerignore that keeps node_modules and build output out of the context', () => {
