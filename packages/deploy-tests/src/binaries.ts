@@ -53,16 +53,6 @@ export function acceptedEnv(launcher: Launcher, root = repoRoot()): Set<string> 
   return new Set([...text.matchAll(/\.env\(\s*'(OMNIDICT_[A-Z0-9_]+)'\s*,?\s*\)/g)].map((m) => m[1]!));
 }
 
-/** The flags that carry no environment twin (documented gaps), e.g. '--help' is excluded. */
-export function flagsWithoutEnv(launcher: Launcher, root = repoRoot()): string[] {
-  const text = readFileSync(path.join(root, launcher.source), 'utf8');
-  const out: string[] = [];
-  for (const m of text.matchAll(/new Option\(\s*'(--[a-z-]+)[^']*'([\s\S]*?)\)\s*\)\s*(?=\n|\.addOption|;)/g)) {
-    if (!m[2]!.includes(".env('")) out.push(m[1]!);
-  }
-  return out;
-}
-
 /**
  * binaryOf names the launcher a container runs: `command[0]`, or for `sh -c '... exec NAME'`
  * wrappers the NAME after the last `exec`.

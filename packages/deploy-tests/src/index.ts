@@ -1,4 +1,4 @@
-export { acceptedEnv, binaryOf, flagsWithoutEnv, HELPER_ENV, type Launcher, launchers, repoRoot } from './binaries.js';
+export { acceptedEnv, binaryOf, HELPER_ENV, type Launcher, launchers, repoRoot } from './binaries.js';
 export { checkCrossReferences } from './crossRefs.js';
 export { parseDockerfile, type Stage } from './dockerfile.js';
 export { type Container, KustomizeError, type Resource, readResources, render } from './kustomize.js';
