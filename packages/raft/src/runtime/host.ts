@@ -215,6 +215,21 @@ interface PreparedWork extends TurnWork {
   readonly descriptor: Uint8Array | undefined;
   /** Index of an applied ConfChange that removed this replica, 0 if none. */
   readonly removedSelfAt: number;
+  /** Leader only: replicas this Ready removed, to be told the commit index of their removal. */
+  readonly farewells: readonly Farewell[];
+}
+
+/**
+ * A leader stops replicating to a replica as soon as it applies the replica's removal, so the
+ * removed replica may never learn that the entry removing it committed. The leader sends it one
+ * last heartbeat carrying that commit (bounded by what the replica is known to hold, as any
+ * heartbeat); if it is lost or the replica lags, the replica ends up campaigning and `onStalePeer`
+ * reports it instead.
+ */
+interface Farewell {
+  readonly to: ReplicaId;
+  readonly toNode: NodeId;
+  readonly commit: number;
 }
 
 /** Snapshot stream layout: chunk 0 is the runtime's meta (apply state + descriptor); the rest are the state machine's. */
@@ -906,12 +921,14 @@ export class RaftHost {
     }
     const results: PreparedWork['results'] = [];
     let removedSelfAt = 0;
+    let farewells: readonly Farewell[] = [];
     if (rd.committedEntries.length > 0) {
       const applied = await this.#apply(g, rd.committedEntries, applyState, ops);
       applyState = applied.applyState;
       descriptor = applied.descriptor ?? descriptor;
       results.push(...applied.results);
       removedSelfAt = applied.removedSelfAt;
+      farewells = applied.farewells;
       applyStateDirty = true;
     }
     // Truncate the log behind the applied index, keeping `lag` entries for followers slightly behind.
@@ -929,7 +946,7 @@ export class RaftHost {
       applyStateDirty = true;
     }
     if (applyStateDirty) ops.push({ type: 'put', key: applyStateKey(gid), value: encodeApplyState(applyState) });
-    return { ...w, applyState, results, truncateTo, descriptor, removedSelfAt };
+    return { ...w, applyState, results, truncateTo, descriptor, removedSelfAt, farewells };
   }
 
   async #apply(
@@ -942,15 +959,23 @@ export class RaftHost {
     results: PreparedWork['results'];
     descriptor: Uint8Array | undefined;
     removedSelfAt: number;
+    farewells: Farewell[];
   }> {
     let confState = base.confState;
     let removedSelfAt = 0;
+    const farewells: Farewell[] = [];
     let peers: Map<ReplicaId, NodeId> | undefined;
     const smEntries: CommittedEntry[] = [];
     for (const e of committed) {
       if (e.type === EntryType.ConfChange) {
         const cc = decodeConfChange(e.data);
         const ctx = decodeConfChangeContext(cc.context);
+        if (cc.type === CCT.RemoveNode && cc.replicaId !== g.replicaId && g.isLeader) {
+          const match = g.node.raft.progress.get(cc.replicaId)?.match ?? 0;
+          const commit = Math.min(match, g.node.status().hardState.commit);
+          const toNode = (peers ?? base.peers).get(cc.replicaId);
+          if (toNode !== undefined && commit >= e.index) farewells.push({ to: cc.replicaId, toNode, commit });
+        }
         confState = g.node.applyConfChange(cc);
         peers ??= new Map(base.peers);
         if (cc.type === CCT.RemoveNode) {
@@ -1003,6 +1028,7 @@ export class RaftHost {
       results,
       descriptor,
       removedSelfAt,
+      farewells,
     };
   }
 
@@ -1030,6 +1056,16 @@ export class RaftHost {
       if (g.isLeader || rd.softState.leaderId === 0) this.#wake(g);
     }
     for (const m of rd.messages) this.#route(g, m, outbox);
+    for (const f of p.farewells) {
+      this.#batchFor(outbox, f.toNode).heartbeats.push({
+        groupId: g.groupId,
+        from: g.replicaId,
+        to: f.to,
+        term: g.node.status().hardState.term,
+        commit: f.commit,
+        context: EMPTY as Buffer,
+      });
+    }
     for (const r of p.results) {
       const w = g.waiters.get(r.index);
       if (w === undefined) continue;
@@ -1187,7 +1223,8 @@ export class RaftHost {
 
   #deliver(g: Replica, m: Message, fromNode: NodeId): void {
     if (!g.applyState.peers.has(m.from)) g.learnedPeers.set(m.from, fromNode);
-    if (this.#onStalePeer !== undefined) this.#maybeReportStalePeer(g, m.from, fromNode);
+    // Only requests: a response answers something this replica sent (e.g. the farewell heartbeat).
+    if (this.#onStalePeer !== undefined && !isResponse(m.type)) this.#maybeReportStalePeer(g, m.from, fromNode);
     g.inbox.push(m);
     this.#inboundQueued++;
     this.#wake(g);
@@ -1673,6 +1710,16 @@ function emptyApplyState(): ApplyState {
 function findSelf(applyState: ApplyState, nodeId: NodeId): ReplicaId {
   for (const [replicaId, node] of applyState.peers) if (node === nodeId) return replicaId;
   return 0;
+}
+
+function isResponse(t: MessageType): boolean {
+  return (
+    t === MessageType.AppResp ||
+    t === MessageType.HeartbeatResp ||
+    t === MessageType.VoteResp ||
+    t === MessageType.PreVoteResp ||
+    t === MessageType.ReadIndexResp
+  );
 }
 
 function heartbeatMessage(type: MessageType, hb: raftpb.CoalescedHeartbeat): Message {

@@ -26,6 +26,8 @@ export function prng(seed: number): () => number {
 export interface ClusterOptions {
   readonly seed?: number;
   readonly hostConfig?: Partial<RaftHostConfig>;
+  /** Per-node additions to `hostConfig` (e.g. callbacks that need to know their node). */
+  readonly hostConfigFor?: (nodeId: NodeId) => Partial<RaftHostConfig>;
   /** Opens a node's engine (again after a crash). Default: one MemoryEngine per node, reopened. */
   readonly openEngine?: (nodeId: NodeId) => Promise<KvEngine>;
   /** Wraps the test state machine (e.g. to inject failures). */
@@ -75,6 +77,7 @@ export class TestCluster {
         return this.#opts.wrapStateMachine?.(nodeId, sm) ?? sm;
       },
       ...this.#opts.hostConfig,
+      ...this.#opts.hostConfigFor?.(nodeId),
     });
     this.hosts.set(nodeId, host);
     return host;

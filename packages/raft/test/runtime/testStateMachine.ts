@@ -6,7 +6,7 @@ import type {
   SnapshotWriter,
   StateMachine,
 } from '@omnidict/raft/runtime';
-import { installRanges, snapshotRanges } from '@omnidict/raft/runtime';
+import { destroyRanges, installRanges, snapshotRanges } from '@omnidict/raft/runtime';
 
 /** Test state machine: a durable log of applied commands, key 0x10‖groupId(u64)‖index(u64) → command. */
 const PREFIX = 0x10;
@@ -63,6 +63,10 @@ export class CommandLogStateMachine implements StateMachine<CommandResult> {
   async installSnapshot(chunks: AsyncIterable<Uint8Array>, writer: SnapshotWriter): Promise<void> {
     this.installs++;
     await installRanges(chunks, writer, [commandRange(this.groupId)]);
+  }
+
+  destroy(writer: SnapshotWriter): Promise<void> {
+    return destroyRanges(writer, [commandRange(this.groupId)]);
   }
 }
 
