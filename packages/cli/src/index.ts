@@ -1,4 +1,16 @@
 /** @omnidict/cli: the omnictl command tree, for embedding and in-process tests. */
+
+export {
+  type BenchHooks,
+  type BenchOptions,
+  type BenchProgress,
+  type BenchResult,
+  type BenchTarget,
+  benchKey,
+  type Distribution,
+  runBench,
+  type Workload,
+} from './bench/runBench.js';
 export { type CliContext, processContext } from './cliContext.js';
 export { EXIT, EXIT_CODE_HELP, errorLine, exitCodeFor } from './exitCodes.js';
 export { buildProgram, DEFAULT_PD, DEFAULT_ROUTER, runCli } from './program.js';

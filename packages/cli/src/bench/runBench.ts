@@ -1,15 +1,28 @@
 import { performance } from 'node:perf_hooks';
-import { type CasExpectation, type CasResult, type GetResult, OmniError, type WriteResult } from '@omnidict/client';
+import { type CasExpectation, type CasResult, OmniError } from '@omnidict/client';
 import { mulberry32, uniform, zipfian } from './zipfian.js';
 
 export type Workload = 'put' | 'get' | 'mixed' | 'cas';
 export type Distribution = 'uniform' | 'zipfian';
 
-/** What a benchmark drives: an OmniClient or a Pipeline. */
+/**
+ * What a benchmark drives: an OmniClient, a Pipeline, or any other KV store behind an adapter (the
+ * etcd comparison in @omnidict/bench). `get` must be the store's linearizable read. Only the cas
+ * workload needs `cas`.
+ */
 export interface BenchTarget {
-  put(key: string, value: Uint8Array): Promise<WriteResult>;
-  get(key: string): Promise<GetResult | null>;
-  cas(key: string, expect: CasExpectation, value: Uint8Array): Promise<CasResult>;
+  put(key: string, value: Uint8Array): Promise<unknown>;
+  get(key: string): Promise<unknown>;
+  cas?(key: string, expect: CasExpectation, value: Uint8Array): Promise<CasResult>;
+}
+
+/** Optional callbacks of runBench. */
+export interface BenchHooks {
+  onProgress?: (p: BenchProgress) => void;
+  progressEveryMs?: number;
+  stopSignal?: Promise<void>;
+  /** The code a failed operation is counted under; default: OmniError's code, else INTERNAL. */
+  errorCode?: (err: unknown) => string;
 }
 
 export interface BenchOptions {
@@ -61,11 +74,10 @@ export function benchKey(opts: Pick<BenchOptions, 'keyPrefix'>, i: number): stri
  * the previous one answers, until the duration or op count is reached or `stop()` is called. Latency
  * is measured per successful operation; failures are counted by code.
  */
-export async function runBench(
-  target: BenchTarget,
-  opts: BenchOptions,
-  hooks: { onProgress?: (p: BenchProgress) => void; progressEveryMs?: number; stopSignal?: Promise<void> } = {},
-): Promise<BenchResult> {
+export async function runBench(target: BenchTarget, opts: BenchOptions, hooks: BenchHooks = {}): Promise<BenchResult> {
+  const cas = opts.workload === 'cas' ? target.cas?.bind(target) : undefined;
+  if (opts.workload === 'cas' && !cas) throw new OmniError('INVALID_ARGUMENT', 'this target has no compare-and-swap');
+  const errorCode = hooks.errorCode ?? ((err: unknown) => (err instanceof OmniError ? err.code : 'INTERNAL'));
   const rand = mulberry32(opts.seed);
   const pick = opts.distribution === 'zipfian' ? zipfian(opts.keys, rand) : uniform(opts.keys, rand);
   const value = Buffer.alloc(opts.valueSizeBytes, 0x61);
@@ -91,13 +103,9 @@ export async function runBench(
   const one = async (i: number): Promise<void> => {
     const key = benchKey(opts, i);
     const read = opts.workload === 'get' || (opts.workload === 'mixed' && rand() < opts.readRatio);
-    if (opts.workload === 'cas') {
+    if (cas) {
       const known = modIndexes.get(i);
-      const r = await target.cas(
-        key,
-        known === undefined ? { expectAbsent: true } : { expectedModIndex: known },
-        value,
-      );
+      const r = await cas(key, known === undefined ? { expectAbsent: true } : { expectedModIndex: known }, value);
       if (r.swapped) modIndexes.set(i, r.modIndex);
       else {
         casConflicts++;
@@ -118,7 +126,7 @@ export async function runBench(
         latencies.push(performance.now() - t0);
       } catch (err) {
         errors++;
-        const code = err instanceof OmniError ? err.code : 'INTERNAL';
+        const code = errorCode(err);
         errorsByCode[code] = (errorsByCode[code] ?? 0) + 1;
       }
     }

@@ -1,0 +1,321 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { type BenchOptions, type BenchResult, benchKey, runBench, type Workload } from '@omnidict/cli';
+import type { Cleanup } from './cleanup.js';
+import { EtcdCluster, type EtcdClusterPlan, ensureEtcd, etcdEnv } from './etcdCluster.js';
+import { downDir, killDir, OmniCluster } from './omniCluster.js';
+import { cpuTimeMs, freePort, run, sleep } from './processes.js';
+import { etcdSubject, omniSubject, type Subject } from './subjects.js';
+import type { Cell, ShardCell } from './table.js';
+
+export type SystemName = 'etcd' | 'omnidict';
+
+export interface CompareOptions {
+  systems: SystemName[];
+  workloads: Workload[];
+  concurrency: number[];
+  durationMs: number;
+  /** Warm-up per system (mixed workload, 16 clients) before its first measured cell. */
+  warmupMs: number;
+  valueSizeBytes: number;
+  keys: number;
+  readRatio: number;
+  /** Shards of the OmniDict cluster used for the comparison table. */
+  omniShards: number;
+  omniClient: 'unary' | 'pipeline';
+  /** Shard counts of the scaling table (empty: no table). */
+  shardCounts: number[];
+  shardConcurrency: number;
+  /** Shards of the idle-CPU measurement (0: skip). */
+  idleShards: number;
+  idleSampleMs: number;
+  seed: number;
+  cliMain: string;
+  etcdBinary?: string;
+  install: boolean;
+  keep: boolean;
+}
+
+export interface IdleCpu {
+  shards: number;
+  sampleMs: number;
+  /** Per storage node: CPU used over the sample as a percentage of one core. */
+  nodes: { id: number; cpuPercent: number }[];
+  error?: string;
+}
+
+export interface CompareReport {
+  startedAt: string;
+  machine: { cpus: number; cpuModel: string; memGiB: number; node: string; platform: string };
+  options: Omit<CompareOptions, 'cliMain'>;
+  etcdVersion: string | null;
+  cells: Cell[];
+  shardCells: ShardCell[];
+  idle: IdleCpu | null;
+}
+
+/** Every key of the key space, for preloading the read workloads. */
+export function allKeys(opts: Pick<BenchOptions, 'keyPrefix'>, n: number): string[] {
+  return Array.from({ length: n }, (_, i) => benchKey(opts, i));
+}
+
+export function benchOptions(
+  o: CompareOptions,
+  workload: Workload,
+  concurrency: number,
+  durationMs: number,
+): BenchOptions {
+  return {
+    workload,
+    readRatio: o.readRatio,
+    concurrency,
+    valueSizeBytes: o.valueSizeBytes,
+    keys: o.keys,
+    durationMs,
+    distribution: 'uniform',
+    keyPrefix: 'bench:',
+    seed: o.seed,
+  };
+}
+
+/**
+ * CompareRun carries out `bench:compare`: each system alone on the machine in turn (etcd, then
+ * OmniDict), every workload at every concurrency through the same engine, then the shard-scaling
+ * and idle-CPU measurements on fresh OmniDict clusters. Everything it starts is registered with
+ * `cleanup` before it is waited on.
+ */
+export class CompareRun {
+  private readonly root: Promise<string>;
+
+  constructor(
+    private readonly o: CompareOptions,
+    private readonly cleanup: Cleanup,
+    private readonly say: (line: string) => void,
+  ) {
+    this.root = mkdtemp(path.join(os.tmpdir(), 'omnidict-compare-'));
+  }
+
+  private get aborted(): boolean {
+    return this.cleanup.abortedBy !== null;
+  }
+
+  async run(): Promise<CompareReport> {
+    const root = await this.root;
+    this.say(`working directory ${root}`);
+    const report: CompareReport = {
+      startedAt: new Date().toISOString(),
+      machine: machine(),
+      options: withoutCliMain(this.o),
+      etcdVersion: null,
+      cells: [],
+      shardCells: [],
+      idle: null,
+    };
+    try {
+      if (this.o.systems.includes('etcd')) report.cells.push(...(await this.runEtcd(root, report)));
+      if (this.o.systems.includes('omnidict') && !this.aborted) report.cells.push(...(await this.runOmni(root)));
+      for (const shards of this.o.shardCounts) {
+        if (this.aborted) break;
+        report.shardCells.push(await this.runShards(root, shards));
+      }
+      if (this.o.idleShards > 0 && !this.aborted) report.idle = await this.runIdle(root);
+    } finally {
+      await this.cleanup.stopAll();
+      if (!this.o.keep) await rm(root, { recursive: true, force: true });
+      else this.say(`kept ${root}`);
+    }
+    return report;
+  }
+
+  private async runEtcd(root: string, report: CompareReport): Promise<Cell[]> {
+    const binary = await ensureEtcd(this.say, {
+      install: this.o.install,
+      ...(this.o.etcdBinary ? { explicit: this.o.etcdBinary } : {}),
+    });
+    report.etcdVersion = await etcdVersion(binary);
+    const members = [];
+    for (let i = 1; i <= 3; i++)
+      members.push({ name: `etcd-${i}`, clientPort: await freePort(), peerPort: await freePort() });
+    const plan: EtcdClusterPlan = { members, dataRoot: path.join(root, 'etcd'), token: `bench-${Date.now()}` };
+    this.say(`starting etcd ${report.etcdVersion ?? ''} (3 members: ${members.map((m) => m.clientPort).join(', ')})`);
+    let unregister: () => void = () => undefined;
+    const cluster = await EtcdCluster.start(plan, binary, {
+      onStarted: (c) => {
+        unregister = this.cleanup.add({ name: 'etcd cluster', stop: () => c.stop(), kill: () => c.kill() });
+      },
+    });
+    try {
+      return await this.measure(etcdSubject(cluster.endpoints));
+    } finally {
+      this.say('stopping etcd');
+      await cluster.stop();
+      unregister();
+    }
+  }
+
+  /** Starts an OmniDict cluster in `root/name` through the launcher, registered for cleanup. */
+  private async omniUp(
+    root: string,
+    name: string,
+    shards: number,
+  ): Promise<{ cluster: OmniCluster; down(): Promise<void> }> {
+    const dir = path.join(root, name);
+    this.say(`starting OmniDict (3 PD, 3 nodes, 1 router, ${shards} shards) in ${dir}`);
+    const unregister = this.cleanup.add({
+      name: `OmniDict cluster ${dir}`,
+      stop: () => downDir(this.o.cliMain, dir),
+      kill: () => killDir(dir),
+    });
+    const cluster = await OmniCluster.up(this.o.cliMain, dir, shards, this.say);
+    return {
+      cluster,
+      down: async () => {
+        this.say(`stopping OmniDict (${shards} shards)`);
+        await cluster.down();
+        unregister();
+      },
+    };
+  }
+
+  private async runOmni(root: string): Promise<Cell[]> {
+    const { cluster, down } = await this.omniUp(root, 'omnidict', this.o.omniShards);
+    try {
+      return await this.measure(omniSubject(cluster.routerAddress, this.o.omniClient, Math.max(...this.o.concurrency)));
+    } finally {
+      await down();
+    }
+  }
+
+  /** Every workload × concurrency against one subject; a failing cell is recorded, not fatal. */
+  private async measure(subject: Subject): Promise<Cell[]> {
+    const cells: Cell[] = [];
+    try {
+      const value = Buffer.alloc(this.o.valueSizeBytes, 0x61);
+      if (this.o.workloads.some((w) => w !== 'put')) {
+        this.say(`${subject.name}: preloading ${this.o.keys} keys`);
+        await subject.preload(allKeys({ keyPrefix: 'bench:' }, this.o.keys), value);
+      }
+      if (this.o.warmupMs > 0) {
+        this.say(`${subject.name}: warming up for ${this.o.warmupMs} ms`);
+        await this.bench(subject, benchOptions(this.o, 'mixed', 16, this.o.warmupMs));
+      }
+      for (const workload of this.o.workloads) {
+        for (const concurrency of this.o.concurrency) {
+          if (this.aborted) return cells;
+          cells.push(await this.cell(subject, workload, concurrency));
+        }
+      }
+    } finally {
+      subject.close();
+    }
+    return cells;
+  }
+
+  private async cell(subject: Subject, workload: Workload, concurrency: number): Promise<Cell> {
+    const cell: Cell = { system: subject.name, workload, concurrency, result: null };
+    try {
+      cell.result = await this.bench(subject, benchOptions(this.o, workload, concurrency, this.o.durationMs));
+      const r = cell.result;
+      this.say(
+        `${subject.name} ${workload} ×${concurrency}: ${Math.round(r.opsPerSec)} ops/s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms${r.errors ? `, ${r.errors} errors` : ''}`,
+      );
+    } catch (err) {
+      cell.error = (err as Error).message;
+      this.say(`${subject.name} ${workload} ×${concurrency}: failed: ${cell.error}`);
+    }
+    return cell;
+  }
+
+  private bench(subject: Subject, opts: BenchOptions): Promise<BenchResult> {
+    return runBench(subject.target, opts, { stopSignal: this.cleanup.aborted, errorCode: subject.errorCode });
+  }
+
+  private async runShards(root: string, shards: number): Promise<ShardCell> {
+    const cell: ShardCell = { shards, concurrency: this.o.shardConcurrency, result: null };
+    let started: Awaited<ReturnType<CompareRun['omniUp']>> | null = null;
+    try {
+      started = await this.omniUp(root, `shards-${shards}`, shards);
+      const subject = omniSubject(started.cluster.routerAddress, this.o.omniClient, this.o.shardConcurrency);
+      try {
+        if (this.o.warmupMs > 0) await this.bench(subject, benchOptions(this.o, 'put', 16, this.o.warmupMs));
+        cell.result = await this.bench(
+          subject,
+          benchOptions(this.o, 'put', this.o.shardConcurrency, this.o.durationMs),
+        );
+        this.say(
+          `OmniDict put ×${this.o.shardConcurrency} with ${shards} shards: ${Math.round(cell.result.opsPerSec)} ops/s`,
+        );
+      } finally {
+        subject.close();
+      }
+    } catch (err) {
+      cell.error = (err as Error).message.split('\n')[0] ?? 'failed';
+      this.say(`OmniDict with ${shards} shards: failed: ${(err as Error).message}`);
+    } finally {
+      await started?.down();
+    }
+    return cell;
+  }
+
+  /**
+   * runIdle starts a cluster with `idleShards` shards, lets it settle (elections, PD reports), then
+   * samples each storage node's CPU time over `idleSampleMs` with no client traffic.
+   */
+  private async runIdle(root: string): Promise<IdleCpu> {
+    const idle: IdleCpu = { shards: this.o.idleShards, sampleMs: this.o.idleSampleMs, nodes: [] };
+    let started: Awaited<ReturnType<CompareRun['omniUp']>> | null = null;
+    try {
+      started = await this.omniUp(root, `idle-${this.o.idleShards}`, this.o.idleShards);
+      const settleMs = 15_000;
+      this.say(
+        `idle ${this.o.idleShards} shards: settling ${settleMs / 1000} s, then sampling ${this.o.idleSampleMs / 1000} s`,
+      );
+      await Promise.race([sleep(settleMs), this.cleanup.aborted]);
+      const nodes = started.cluster.file.processes.filter((p) => p.role === 'node');
+      const before = nodes.map((p) => cpuTimeMs(p.pid));
+      const t0 = performance.now();
+      await Promise.race([sleep(this.o.idleSampleMs), this.cleanup.aborted]);
+      const elapsed = performance.now() - t0;
+      idle.sampleMs = Math.round(elapsed);
+      idle.nodes = nodes.map((p, i) => ({
+        id: p.id,
+        cpuPercent: Math.round(((cpuTimeMs(p.pid) - before[i]!) / elapsed) * 1000) / 10,
+      }));
+      this.say(
+        `idle ${this.o.idleShards} shards: ${idle.nodes.map((n) => `node-${n.id} ${n.cpuPercent}%`).join(', ')}`,
+      );
+    } catch (err) {
+      idle.error = (err as Error).message.split('\n')[0] ?? 'failed';
+      this.say(`idle measurement failed: ${(err as Error).message}`);
+    } finally {
+      await started?.down();
+    }
+    return idle;
+  }
+}
+
+async function etcdVersion(binary: string): Promise<string | null> {
+  try {
+    const out = await run(binary, ['--version'], { env: etcdEnv() });
+    return /etcd Version:\s*(\S+)/.exec(out)?.[1] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function withoutCliMain(o: CompareOptions): Omit<CompareOptions, 'cliMain'> {
+  const { cliMain: _cliMain, ...rest } = o;
+  return rest;
+}
+
+function machine(): CompareReport['machine'] {
+  const cpus = os.cpus();
+  return {
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model.trim() ?? 'unknown',
+    memGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    node: process.version,
+    platform: `${os.type()} ${os.release()} ${os.arch()}`,
+  };
+}
