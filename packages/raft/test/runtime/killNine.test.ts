@@ -128,7 +128,9 @@ describe('kill -9 of real host processes (classic-level, gRPC)', () => {
 
   beforeAll(() => {
     if (!existsSync(DIST)) {
-      throw new Error(`${DIST} is missing: build the raft package first (pnpm test builds; or npx tsc -b packages/raft)`);
+      throw new Error(
+        `${DIST} is missing: build the raft package first (pnpm test builds; or npx tsc -b packages/raft)`,
+      );
     }
   });
   beforeEach(() => {

@@ -1,3 +1,4 @@
+import { ConfChangeType } from '@omnidict/raft';
 import type { MemoryEngine, RuntimeError, SnapshotWriter, StateMachine } from '@omnidict/raft/runtime';
 import { TestCluster } from './cluster.js';
 import { readCommands } from './testStateMachine.js';
@@ -96,5 +97,47 @@ describe('log truncation and snapshots', () => {
     await c.propose(1, 'after');
     await c.waitFor(() => c.host(3).status(1).appliedIndex === c.host(1).status(1).appliedIndex, 100, 'catch-up');
     expect(await readCommands(c.engine(3), 1)).toEqual([...expected, 'after']);
+  });
+
+  test('a learner added after a long log catches up by ONE snapshot whose membership includes it', async () => {
+    // The learner refuses a snapshot whose confState lacks it; a snapshot taken before the AddLearner
+    // applied would make leader and learner loop forever. The runtime builds each snapshot on demand
+    // from the durable apply state, which already holds the new member when the leader sends to it.
+    c = new TestCluster({
+      seed: 41,
+      hostConfig: { logLagEntries: 10, snapshotChunkBytes: 512, onUnknownGroup: () => true },
+    });
+    await c.start([1, 2, 3, 4]);
+    await c.createGroup(1, [1, 2, 3]);
+    c.host(1).campaign(1);
+    await c.settle();
+    const inflight: Array<Promise<unknown>> = [];
+    for (let i = 0; i < 300; i++) inflight.push(c.host(1).propose(1, Buffer.from(`long-${i}`)));
+    await c.settle();
+    await Promise.all(inflight);
+    expect(c.host(1).status(1).truncatedIndex).toBeGreaterThan(250);
+    const add = c.host(1).proposeConfChange(1, { type: ConfChangeType.AddLearner, replicaId: 4, nodeId: 4 });
+    await c.settle();
+    expect((await add).result.learners).toEqual([4]);
+    await c.waitFor(
+      () => c.host(4).hasGroup(1) && c.host(4).status(1).appliedIndex === c.host(1).status(1).appliedIndex,
+      200,
+      'learner catch-up',
+    );
+    const st = c.host(4).status(1);
+    expect(st.confState.learners).toEqual([4]);
+    expect([...st.confState.voters].sort()).toEqual([1, 2, 3]);
+    expect(st.peers.get(1)).toBe(1);
+    expect(c.host(4).stats.snapshotsInstalled).toBe(1);
+    // No loop: after catching up, nothing more is sent, however long we wait.
+    const sent = c.host(1).stats.snapshotsSent;
+    expect(sent).toBe(1);
+    await c.tick(50);
+    expect(c.host(1).stats.snapshotsSent).toBe(sent);
+    await c.propose(1, 'after-learner');
+    await c.tick(3);
+    const cmds = await readCommands(c.engine(4), 1);
+    expect(cmds).toHaveLength(301);
+    expect(cmds[300]).toBe('after-learner');
   });
 });
