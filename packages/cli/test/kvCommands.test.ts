@@ -51,7 +51,7 @@ test('get of an absent key: nothing on stdout, one line, exit 3', async () => {
 });
 
 test('update, delete, exists, ttl, expire, persist', async () => {
-  expectOneErrorLine(await omnictl([...r, 'update', 'u', 'v']), 3, /not found/);
+  expectOneErrorLine(await omnictl([...r, 'update', 'u', 'v']), 3, /key "u" not found/);
   await omnictl([...r, 'put', 'u', 'v1']);
   expect((await omnictl([...r, 'update', 'u', 'v2'])).code).toBe(0);
   expect((await omnictl([...r, 'get', 'u'])).stdout).toBe('v2\n');

@@ -110,7 +110,8 @@ export class KvTwin {
   private update(r: kv.UpdateRequest): kv.UpdateResponse {
     this.checkKey(r.key);
     const rec = this.live(r.key);
-    if (!rec) throw new OmniError('NOT_FOUND', `key ${JSON.stringify(r.key.toString())} not found`);
+    // The storage node's own message, which does not name the key (callers add it).
+    if (!rec) throw new OmniError('NOT_FOUND', 'update of a key that does not exist');
     return { modIndex: this.write(r.key, r.value, r.ttlMs, r.keepTtl ? rec.expireAtMs : undefined) };
   }
 
