@@ -35,6 +35,7 @@ interface Flags {
   shardConcurrency: number;
   idleShards: number;
   idleSample: number;
+  idleSettle: number;
   seed?: number;
   cli?: string;
   etcd?: string;
@@ -68,6 +69,7 @@ const program = new Command('bench:compare')
   .option('--shard-concurrency <n>', 'clients in the scaling table', parsePositiveInt, 64)
   .option('--idle-shards <n>', 'shards of the idle-CPU measurement (0 = skip)', parseNonNegativeInt, 1000)
   .option('--idle-sample <duration>', 'how long idle CPU is sampled', parseDuration, 10_000)
+  .option('--idle-settle <duration>', 'wait before sampling idle CPU', parseDuration, 15_000)
   .option('--seed <n>', 'key-sequence seed (printed)', parseNonNegativeInt)
   .option('--cli <path>', 'omnictl entry point (default: packages/cli/dist/main.js of this checkout)')
   .option('--etcd <path>', 'etcd binary (default: etcd on PATH, installed with apt-get when missing)')
@@ -108,6 +110,7 @@ async function main(): Promise<number> {
     shardConcurrency: f.shardConcurrency,
     idleShards: f.idleShards,
     idleSampleMs: f.idleSample,
+    idleSettleMs: f.idleSettle,
     seed: f.seed ?? Math.floor(Math.random() * 2 ** 31),
     cliMain,
     install: f.install,

@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,6 +31,8 @@ export interface CompareOptions {
   /** Shards of the idle-CPU measurement (0: skip). */
   idleShards: number;
   idleSampleMs: number;
+  /** Wait after the idle cluster is up before sampling (elections, first PD reports). */
+  idleSettleMs: number;
   seed: number;
   cliMain: string;
   etcdBinary?: string;
@@ -87,6 +90,7 @@ export function benchOptions(
  */
 export class CompareRun {
   private readonly root: Promise<string>;
+  private readonly started: number[] = [];
 
   constructor(
     private readonly o: CompareOptions,
@@ -96,6 +100,16 @@ export class CompareRun {
     this.root = mkdtemp(path.join(os.tmpdir(), 'omnidict-compare-'));
   }
 
+  /** Every server pid this run started so far (etcd members, OmniDict processes). */
+  startedPids(): number[] {
+    return [...this.started];
+  }
+
+  /** The run's working directory (clusters' data and logs), removed at the end unless `keep`. */
+  workDir(): Promise<string> {
+    return this.root;
+  }
+
   private get aborted(): boolean {
     return this.cleanup.abortedBy !== null;
   }
@@ -103,6 +117,17 @@ export class CompareRun {
   async run(): Promise<CompareReport> {
     const root = await this.root;
     this.say(`working directory ${root}`);
+    // Registered first, so it runs last: after every cluster in it has stopped, even on Ctrl-C.
+    this.cleanup.add({
+      name: `working directory ${root}`,
+      stop: async () => {
+        if (this.o.keep) this.say(`kept ${root}`);
+        else await rm(root, { recursive: true, force: true });
+      },
+      kill: () => {
+        if (!this.o.keep) rmSync(root, { recursive: true, force: true });
+      },
+    });
     const report: CompareReport = {
       startedAt: new Date().toISOString(),
       machine: machine(),
@@ -122,8 +147,6 @@ export class CompareRun {
       if (this.o.idleShards > 0 && !this.aborted) report.idle = await this.runIdle(root);
     } finally {
       await this.cleanup.stopAll();
-      if (!this.o.keep) await rm(root, { recursive: true, force: true });
-      else this.say(`kept ${root}`);
     }
     return report;
   }
@@ -145,6 +168,7 @@ export class CompareRun {
         unregister = this.cleanup.add({ name: 'etcd cluster', stop: () => c.stop(), kill: () => c.kill() });
       },
     });
+    this.started.push(...cluster.pids);
     try {
       return await this.measure(etcdSubject(cluster.endpoints));
     } finally {
@@ -168,6 +192,7 @@ export class CompareRun {
       kill: () => killDir(dir),
     });
     const cluster = await OmniCluster.up(this.o.cliMain, dir, shards, this.say);
+    this.started.push(...cluster.pids());
     return {
       cluster,
       down: async () => {
@@ -267,7 +292,7 @@ export class CompareRun {
     let started: Awaited<ReturnType<CompareRun['omniUp']>> | null = null;
     try {
       started = await this.omniUp(root, `idle-${this.o.idleShards}`, this.o.idleShards);
-      const settleMs = 15_000;
+      const settleMs = this.o.idleSettleMs;
       this.say(
         `idle ${this.o.idleShards} shards: settling ${settleMs / 1000} s, then sampling ${this.o.idleSampleMs / 1000} s`,
       );
