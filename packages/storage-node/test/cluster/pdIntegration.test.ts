@@ -39,6 +39,11 @@ async function get(router: MiniRouter, key: string): Promise<string | undefined>
 }
 
 /** Writes unique keys in a loop until stopped; records every acknowledged write. */
+const writers: Array<{ stop(): Promise<void> }> = [];
+afterEach(async () => {
+  for (const w of writers.splice(0)) await w.stop();
+});
+
 function startWriter(router: MiniRouter, prefix: string) {
   const acked = new Map<string, string>();
   const failures: string[] = [];
@@ -56,7 +61,7 @@ function startWriter(router: MiniRouter, prefix: string) {
       }
     }
   })();
-  return {
+  const writer = {
     acked,
     failures,
     async stop() {
@@ -64,6 +69,8 @@ function startWriter(router: MiniRouter, prefix: string) {
       await done;
     },
   };
+  writers.push(writer);
+  return writer;
 }
 
 async function expectAllReadable(router: MiniRouter, acked: ReadonlyMap<string, string>): Promise<void> {
@@ -164,7 +171,20 @@ describe('PD + storage nodes: a node joins and balance moves replicas onto it un
     const writer = startWriter(router, 'join');
     await sleep(500);
     const n4 = await c.startNode(4);
-    await waitFor('node 4 to get replicas', () => replicasOn(c, 4) >= 5 || undefined, 90_000);
+    const dbg = setInterval(() => {
+      const pd = c.leaderPd();
+      if (!pd || !process.env.DBG) return;
+      const ops = [...pd.state.operators.values()].filter((o) => o.kind !== 'create');
+      console.log(
+        JSON.stringify({
+          nodes: [...pd.state.nodes.values()].map((n) => [n.id, n.state, replicasOn(c, n.id)]),
+          ops: ops.map((o) => [o.id, o.kind, o.shardId, o.state, o.step, o.reason]),
+        }),
+      );
+    }, 2000);
+    await waitFor('node 4 to get replicas', () => replicasOn(c, 4) >= 5 || undefined, 90_000).finally(() =>
+      clearInterval(dbg),
+    );
     await settledMap(c, 8, 60_000);
     await sleep(500);
     await writer.stop();
