@@ -109,19 +109,16 @@ export function addKvCommands(program: Command, ctx: CliContext): void {
         cmd: Command,
       ) => {
         const bytes = await readValue(ctx, value, opts);
+        const updateOptions = {
+          keepTtl: opts.keepTtl === true,
+          ...(opts.ttl === undefined ? {} : { ttlMs: opts.ttl }),
+        };
         await withClient(cmd, async (c, g) => {
-          const r = await c
-            .update(key, bytes, {
-              keepTtl: opts.keepTtl === true,
-              ...(opts.ttl === undefined ? {} : { ttlMs: opts.ttl }),
-            })
-            .catch((err: unknown) => {
-              // The node's message does not name the key; the user's one error line should.
-              if (err instanceof OmniError && err.code === 'NOT_FOUND') {
-                throw new OmniError('NOT_FOUND', `key ${JSON.stringify(key)} not found (update changes existing keys only)`);
-              }
-              throw err;
-            });
+          const r = await c.update(key, bytes, updateOptions).catch((err: unknown) => {
+            // The node's message does not name the key; the user's one error line should.
+            if (!(err instanceof OmniError) || err.code !== 'NOT_FOUND') throw err;
+            throw new OmniError('NOT_FOUND', `key ${JSON.stringify(key)} not found`);
+          });
           printWrite(ctx, g, r.modIndex);
         });
       },

@@ -187,16 +187,23 @@ export class E2eCluster {
 
   /** Starts `cluster up --dir <tmp> --detach ...flags`; on failure stops what started and throws its output. */
   static async start(name: string, flags: string[] = []): Promise<E2eCluster> {
-    requireBuiltBinaries();
-    await acquireLock();
-    const dir = await mkdtemp(path.join(os.tmpdir(), `omnidict-e2e-${name}-`));
-    const cluster = new E2eCluster(dir);
-    const r = await omnictl(['cluster', 'up', '--dir', dir, '--detach', ...flags], { timeoutMs: 120_000 });
+    const cluster = await E2eCluster.reserve(name);
+    const r = await omnictl(['cluster', 'up', '--dir', cluster.dir, '--detach', ...flags], { timeoutMs: 120_000 });
     if (r.code !== 0) {
       await cluster.stop();
       throw new Error(`cluster up failed (exit ${r.code ?? r.signal}):\n${r.stderr}${r.stdout}`);
     }
     return cluster;
+  }
+
+  /**
+   * reserve checks the binaries, takes the e2e lock and makes an empty directory, for a test that
+   * runs `cluster up` itself; `stop` releases both.
+   */
+  static async reserve(name: string): Promise<E2eCluster> {
+    requireBuiltBinaries();
+    await acquireLock();
+    return new E2eCluster(await mkdtemp(path.join(os.tmpdir(), `omnidict-e2e-${name}-`)));
   }
 
   /** DIR/cluster.json as it is now (restarts write new pids to it). */
@@ -245,7 +252,12 @@ export class E2eCluster {
   /** kill -9, then waits until the pid is gone. */
   async kill9(p: ProcessRecord): Promise<void> {
     process.kill(p.pid, 'SIGKILL');
-    await waitFor(`${p.role}-${p.id} (pid ${p.pid}) to exit after SIGKILL`, 10_000, async () => !isRunning(p.pid, p.binary), 20);
+    await waitFor(
+      `${p.role}-${p.id} (pid ${p.pid}) to exit after SIGKILL`,
+      10_000,
+      async () => !isRunning(p.pid, p.binary),
+      20,
+    );
   }
 
   /**
@@ -375,7 +387,8 @@ export async function findLost(client: OmniClient, acked: readonly Ack[]): Promi
     );
     chunk.forEach((a, j) => {
       const g = got[j];
-      if (!g || g.value.toString() !== a.value) lost.push(`${a.key}: ${g ? JSON.stringify(g.value.toString()) : 'absent'}`);
+      if (!g || g.value.toString() !== a.value)
+        lost.push(`${a.key}: ${g ? JSON.stringify(g.value.toString()) : 'absent'}`);
     });
   }
   return lost;

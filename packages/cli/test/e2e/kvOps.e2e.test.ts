@@ -97,7 +97,10 @@ describe('omnictl', () => {
     for (const k of names) ok(await cli('put', k, `v-${k}`));
     ok(await cli('put', 'cli:other', 'x'));
 
-    const listed = ok(await cli('keys', 'cli:scan:*')).trimEnd().split('\n').sort();
+    const listed = ok(await cli('keys', 'cli:scan:*'))
+      .trimEnd()
+      .split('\n')
+      .sort();
     expect(listed).toEqual(names);
     expect(json<string[]>(await cli('--json', 'keys', 'cli:scan:0?')).sort()).toEqual(names.slice(0, 10));
 
@@ -105,10 +108,12 @@ describe('omnictl', () => {
     let cursor: string | null = null;
     let pages = 0;
     do {
-      const args = ['--json', 'scan', '--pattern', 'cli:scan:*', '--limit', '5', ...(cursor ? ['--cursor', cursor] : [])];
-      const page = json<{ items: { key: string; value: string; modIndex: number }[]; nextCursor: string | null }>(
-        await cli(...args),
-      );
+      const args: string[] = ['--json', 'scan', '--pattern', 'cli:scan:*', '--limit', '5'];
+      if (cursor) args.push('--cursor', cursor);
+      const page: { items: { key: string; value: string; modIndex: number }[]; nextCursor: string | null } = json<{
+        items: { key: string; value: string; modIndex: number }[];
+        nextCursor: string | null;
+      }>(await cli(...args));
       for (const it of page.items) {
         expect(it.value).toBe(`v-${it.key}`);
         seen.push(it.key);
@@ -233,7 +238,11 @@ describe('SDK', () => {
     let cursor: Buffer | null = null;
     let pages = 0;
     do {
-      const page: Awaited<ReturnType<OmniClient['scan']>> = await client.scan({ pattern: 'sdk:scan:*', cursor, limit: 7 });
+      const page: Awaited<ReturnType<OmniClient['scan']>> = await client.scan({
+        pattern: 'sdk:scan:*',
+        cursor,
+        limit: 7,
+      });
       for (const it of page.items) {
         expect(it.value.toString()).toBe(it.key.toString().toUpperCase());
         seen.push(it.key.toString());

@@ -1,0 +1,87 @@
+// `omnictl cluster up` in the foreground: Ctrl-C (SIGINT) stops every child process, and starting
+// again on the same directory keeps the data, the ids and the ports.
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { CLI_MAIN, E2eCluster, isRunning, waitFor } from './harness.js';
+
+let cluster: E2eCluster;
+let foreground: ChildProcessWithoutNullStreams | undefined;
+
+beforeAll(async () => {
+  cluster = await E2eCluster.reserve('foreground');
+}, 300_000);
+
+afterAll(async () => {
+  if (foreground && foreground.exitCode === null && foreground.signalCode === null) foreground.kill('SIGKILL');
+  await cluster?.stop();
+}, 120_000);
+
+test('SIGINT stops every process; cluster up again on the same dir keeps the data', async () => {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.OMNIDICT_ROUTER;
+  delete env.OMNIDICT_PD;
+  const child = spawn(process.execPath, [CLI_MAIN, 'cluster', 'up', '--dir', cluster.dir, '--shards', '2'], { env });
+  foreground = child;
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on('exit', (code, signal) => resolve({ code, signal }));
+  });
+
+  await waitFor(`"cluster is up" from the foreground launcher (stderr: ${stderr})`, 90_000, async () =>
+    stdout.includes('cluster is up') ? true : undefined,
+  );
+  expect(stdout).toContain('running in the foreground; Ctrl-C stops it');
+  const first = cluster.processes();
+  expect(first).toHaveLength(7);
+  for (const p of first) expect(isRunning(p.pid, p.binary)).toBe(true);
+
+  const client = cluster.client();
+  try {
+    await client.batchPut(Array.from({ length: 50 }, (_, i) => ({ key: `fg-${i}`, value: `v${i}` })));
+  } finally {
+    client.close();
+  }
+
+  const stopStartMs = Date.now();
+  child.kill('SIGINT');
+  let timer: NodeJS.Timeout | undefined;
+  const exit = await Promise.race([
+    exited,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`the launcher did not exit within 60 s of SIGINT; stderr: ${stderr}`)),
+        60_000,
+      );
+    }),
+  ]).finally(() => clearTimeout(timer));
+  const stopMs = Date.now() - stopStartMs;
+  expect(exit).toEqual({ code: 0, signal: null });
+  expect(stderr).toContain('SIGINT: stopping the cluster');
+  expect(stderr).toContain('cluster stopped');
+  const alive = first.filter((p) => isRunning(p.pid, p.binary)).map((p) => `${p.role}-${p.id} pid ${p.pid}`);
+  expect(alive).toEqual([]);
+
+  const again = await cluster.cli(['cluster', 'up', '--dir', cluster.dir, '--detach'], { timeoutMs: 120_000 });
+  expect(again.code).toBe(0);
+  const second = cluster.processes();
+  expect(second.map((p) => `${p.role}-${p.id} ${p.address} ${p.raftAddress ?? ''}`)).toEqual(
+    first.map((p) => `${p.role}-${p.id} ${p.address} ${p.raftAddress ?? ''}`),
+  );
+  const reader = cluster.client();
+  try {
+    const got = await reader.batchGet(
+      Array.from({ length: 50 }, (_, i) => `fg-${i}`),
+      { timeoutMs: 15_000 },
+    );
+    expect(got.map((g) => g?.value.toString())).toEqual(Array.from({ length: 50 }, (_, i) => `v${i}`));
+  } finally {
+    reader.close();
+  }
+  console.log(`foreground cluster: SIGINT stopped all 7 processes in ${stopMs} ms; data kept across restart`);
+}, 240_000);
