@@ -144,6 +144,17 @@ export class ShardStateMachine implements StateMachine<ShardApplyResult> {
     yield* snapshotRanges(view, [dataRange(d.start, d.end)], maxChunkBytes);
   }
 
+  /**
+   * destroy deletes the replica's data range (RaftHost.destroyGroup, behind the runtime's durable
+   * destroy intent; idempotent). Expiry index entries are node-wide and ordered by time: the Store
+   * drops the range's entries once the destroy finished (stale ones are harmless: the sweep checks
+   * the record).
+   */
+  async destroy(writer: SnapshotWriter): Promise<void> {
+    const d = this.kv.descriptor;
+    if (d.end > d.start) await writer.clearRange(dataRange(d.start, d.end));
+  }
+
   async installSnapshot(chunks: AsyncIterable<Uint8Array>, writer: SnapshotWriter): Promise<void> {
     let descriptor: common.ShardDescriptor | undefined;
     for await (const chunk of chunks) {

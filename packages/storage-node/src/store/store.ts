@@ -162,6 +162,7 @@ export class Store {
       logger: store.#log,
       stateMachine: (groupId, descriptor) => store.#createStateMachine(groupId, descriptor),
       onUnknownGroup: (info) => store.#expected.has(info.groupId),
+      onReplicaRemoved: (info) => store.#scheduleDestroy(info.groupId, 'removed by conf change'),
     });
     await store.#finishPendingSplits();
     const sweepMs = config.sweepIntervalMs ?? 1000;
@@ -361,18 +362,26 @@ export class Store {
     const self = d.replicas.find((r) => r.nodeId === this.nodeId);
     if (self === undefined)
       throw new OmniError('INVALID_ARGUMENT', `shard ${d.id} has no replica on node ${this.nodeId}`);
-    if (this.#host.hasGroup(d.id) && !this.#removed.has(d.id)) {
+    if (this.#host.hasGroup(d.id)) {
       const existing = this.#host.status(d.id).replicaId;
       // CONFLICT means "this replica already exists": PD counts it as done (CreateShard is idempotent).
-      if (existing === self.replicaId) {
+      if (existing === self.replicaId && !this.#removed.has(d.id)) {
         throw new OmniError('CONFLICT', `node ${this.nodeId} already has replica ${existing} of shard ${d.id}`);
       }
-      // An older replica of the shard (removed, but never told so) still holds the group: retryable,
-      // never CONFLICT, so PD does not take it for the replica it asked for.
-      throw new OmniError(
-        'UNAVAILABLE',
-        `node ${this.nodeId} still holds replica ${existing} of shard ${d.id}, not ${self.replicaId}`,
-      );
+      // An older replica of the shard still holds the group: removed by a conf change it may never
+      // have applied (the leader stops replicating to a removed replica). PD's descriptor proves
+      // the removal when it is at least as new and no longer names the old replica: drop it first.
+      const local = this.replicas.get(d.id)?.descriptor;
+      const proven =
+        this.#removed.has(d.id) ||
+        (local !== undefined && !d.replicas.some((r) => r.replicaId === existing) && compareEpochs(d, local) >= 0);
+      if (!proven) {
+        throw new OmniError(
+          'UNAVAILABLE',
+          `node ${this.nodeId} still holds replica ${existing} of shard ${d.id}, not ${self.replicaId}`,
+        );
+      }
+      await this.#destroy(d.id, `replaced by replica ${self.replicaId}`);
     }
     const overlap = [...this.replicas.values()].find(
       (r) =>
@@ -689,27 +698,47 @@ export class Store {
     }
   }
 
-  /** A removed replica stops serving and drops its data range and expiry entries. */
+  /** A replica removed from its group stops serving at once; `onReplicaRemoved` destroys it. */
   #scheduleRemove(shardId: ShardId): void {
     this.#removed.add(shardId);
-    const sm = this.replicas.get(shardId);
-    if (sm === undefined) return;
-    const d = sm.descriptor;
+  }
+
+  /** Destroys a removed replica off the apply path (the runtime's hook must not block). */
+  #scheduleDestroy(shardId: ShardId, reason: string): void {
+    this.#removed.add(shardId);
     setImmediate(() => {
-      (async () => {
-        await this.#host.idle();
-        await this.#engine.clearRange(dataRange(d.start, d.end));
-        const ops: Array<{ type: 'del'; key: Uint8Array }> = [];
-        for await (const [k] of this.#engine.iterate(EXPIRY_RANGE)) {
-          const e = decodeExpiryKey(k);
-          if (e.pos >= d.start && e.pos < d.end) ops.push({ type: 'del', key: k });
-        }
-        if (ops.length > 0) await this.#engine.write(ops, { sync: true });
-        this.#log.info({ shardId }, 'removed replica: data range dropped');
-      })().catch((err: unknown) =>
-        this.#log.error({ shardId, err: String(err) }, 'dropping removed replica data failed'),
+      this.#destroy(shardId, reason).catch((err: unknown) =>
+        this.#log.error({ shardId, err: String(err) }, 'destroying removed replica failed; finished at restart'),
       );
     });
+  }
+
+  /**
+   * Drops this node's replica of a shard: RaftHost.destroyGroup (durable intent, data range via
+   * ShardStateMachine.destroy, Raft state, tombstone), then the range's expiry index entries.
+   */
+  async #destroy(shardId: ShardId, reason: string): Promise<void> {
+    if (this.#closed || !this.#host.hasGroup(shardId)) return;
+    this.#removed.add(shardId);
+    const d = this.replicas.get(shardId)?.descriptor;
+    try {
+      await this.#host.destroyGroup(shardId, { reason });
+    } catch (err) {
+      throw toOmniError(err);
+    }
+    this.replicas.delete(shardId);
+    this.#removed.delete(shardId);
+    this.#load.delete(shardId);
+    this.#match.forget(shardId);
+    if (d !== undefined && d.end > d.start) {
+      const ops: Array<{ type: 'del'; key: Uint8Array }> = [];
+      for await (const [k] of this.#engine.iterate(EXPIRY_RANGE)) {
+        const e = decodeExpiryKey(k);
+        if (e.pos >= d.start && e.pos < d.end) ops.push({ type: 'del', key: k });
+      }
+      if (ops.length > 0) await this.#engine.write(ops, { sync: true });
+    }
+    this.#log.info({ shardId, reason }, 'replica destroyed');
   }
 
   // ------------------------------------------------------------------ TTL sweep
@@ -816,4 +845,9 @@ function toResponse(opCase: string, r: KvResult): nodepb.NodeResponse['result'] 
     default:
       throw new OmniError('INTERNAL', `unexpected ${r.type} result for ${opCase}`);
   }
+}
+
+/** Positive when `a`'s epoch is newer than `b`'s (version first, then confVer). */
+function compareEpochs(a: common.ShardDescriptor, b: common.ShardDescriptor): number {
+  return (a.epoch?.version ?? 0) - (b.epoch?.version ?? 0) || (a.epoch?.confVer ?? 0) - (b.epoch?.confVer ?? 0);
 }

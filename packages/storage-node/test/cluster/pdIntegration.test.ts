@@ -82,6 +82,28 @@ async function expectAllReadable(router: MiniRouter, acked: ReadonlyMap<string, 
   expect(missing).toEqual([]);
 }
 
+/** With DBG=1, prints PD's view every 2 s (nodes, active operators, shards) while a test runs. */
+function debugDump(c: PdCluster): () => void {
+  if (!process.env.DBG) return () => {};
+  const t = setInterval(() => {
+    const pd = c.leaderPd();
+    if (!pd) return;
+    const ops = [...pd.state.operators.values()].filter(
+      (o) => o.state === 'running' || o.state === 'pending' || o.state === 'failed',
+    );
+    const shards = [...pd.state.shards.values()].map((s) => {
+      const leaders = [...c.nodes]
+        .filter(([, n]) => n.handle.store.host.hasGroup(s.id) && n.handle.store.host.status(s.id).role === 'leader')
+        .map(([id]) => id);
+      return `${s.id}@${s.epoch?.confVer}:[${s.replicas.map((r) => `${r.replicaId}/n${r.nodeId}${r.role ? 'L' : ''}`).join(',')}] lead=${leaders}`;
+    });
+    process.stdout.write(
+      `${JSON.stringify({ nodes: [...pd.state.nodes.values()].map((n) => [n.id, n.state, replicasOn(c, n.id)]), ops: ops.map((o) => [o.id, o.kind, o.shardId, o.state, o.step, o.reason]), shards })}\n`,
+    );
+  }, 2000);
+  return () => clearInterval(t);
+}
+
 function replicasOn(c: PdCluster, nodeId: number): number {
   const pd = c.leaderPd();
   if (pd === undefined) return 0;
@@ -168,23 +190,11 @@ describe('PD + storage nodes: a node joins and balance moves replicas onto it un
 
   test('every acknowledged write is readable after the moves', async () => {
     await settledMap(c, 8);
+    const stopDump = debugDump(c);
     const writer = startWriter(router, 'join');
     await sleep(500);
     const n4 = await c.startNode(4);
-    const dbg = setInterval(() => {
-      const pd = c.leaderPd();
-      if (!pd || !process.env.DBG) return;
-      const ops = [...pd.state.operators.values()].filter((o) => o.kind !== 'create');
-      console.log(
-        JSON.stringify({
-          nodes: [...pd.state.nodes.values()].map((n) => [n.id, n.state, replicasOn(c, n.id)]),
-          ops: ops.map((o) => [o.id, o.kind, o.shardId, o.state, o.step, o.reason]),
-        }),
-      );
-    }, 2000);
-    await waitFor('node 4 to get replicas', () => replicasOn(c, 4) >= 5 || undefined, 90_000).finally(() =>
-      clearInterval(dbg),
-    );
+    await waitFor('node 4 to get replicas', () => replicasOn(c, 4) >= 5 || undefined, 90_000);
     await settledMap(c, 8, 60_000);
     await sleep(500);
     await writer.stop();
@@ -197,6 +207,7 @@ describe('PD + storage nodes: a node joins and balance moves replicas onto it un
     const hosted = [...pd.state.shards.values()].filter((s) => s.replicas.some((r) => r.nodeId === 4));
     for (const s of hosted) expect(n4.store.host.hasGroup(s.id)).toBe(true);
     await expectAllReadable(router, writer.acked);
+    stopDump();
   }, 150_000);
 });
 
@@ -214,6 +225,7 @@ describe('PD + storage nodes: a crashed node is marked down and its replicas are
 
   test('acknowledged writes survive; no shard keeps a replica on the dead node', async () => {
     await settledMap(c, 8, 60_000);
+    const stopDump = debugDump(c);
     const writer = startWriter(router, 'crash');
     await sleep(500);
     const victim = [1, 2, 3, 4].sort((x, y) => replicasOn(c, y) - replicasOn(c, x))[0]!;
@@ -228,6 +240,7 @@ describe('PD + storage nodes: a crashed node is marked down and its replicas are
     await expectAllReadable(router, writer.acked);
     const status = await c.pdClient.call<pdpb.ClusterStatus>((cl, cb) => cl.getClusterStatus({}, cb));
     expect(status).toMatchObject({ nodesUp: 3, shardCount: 8, shardsHealthy: 8 });
+    stopDump();
   }, 150_000);
 });
 
