@@ -36,6 +36,7 @@ interface Flags {
   idleShards: number;
   idleSample: number;
   idleSettle: number;
+  settle: number;
   seed?: number;
   cli?: string;
   etcd?: string;
@@ -68,6 +69,12 @@ const program = new Command('bench:compare')
   .option('--shards <list>', 'shard counts of the scaling table, or none', parseCountList, [1, 8, 64])
   .option('--shard-concurrency <n>', 'clients in the scaling table', parsePositiveInt, 64)
   .option('--idle-shards <n>', 'shards of the idle-CPU measurement (0 = skip)', parseNonNegativeInt, 1000)
+  .option(
+    '--settle <duration>',
+    'wait after each OmniDict cluster is up before measuring (0 = none)',
+    (v) => (v === '0' ? 0 : parseDuration(v)),
+    5000,
+  )
   .option('--idle-sample <duration>', 'how long idle CPU is sampled', parseDuration, 10_000)
   .option('--idle-settle <duration>', 'wait before sampling idle CPU', parseDuration, 15_000)
   .option('--seed <n>', 'key-sequence seed (printed)', parseNonNegativeInt)
@@ -111,6 +118,7 @@ async function main(): Promise<number> {
     idleShards: f.idleShards,
     idleSampleMs: f.idleSample,
     idleSettleMs: f.idleSettle,
+    settleMs: f.settle,
     seed: f.seed ?? Math.floor(Math.random() * 2 ** 31),
     cliMain,
     install: f.install,

@@ -31,6 +31,11 @@ export interface CompareOptions {
   /** Shards of the idle-CPU measurement (0: skip). */
   idleShards: number;
   idleSampleMs: number;
+  /**
+   * Wait after an OmniDict cluster answers before measuring it: PD still balances leaders right
+   * after startup, and cells measured during those moves vary a lot.
+   */
+  settleMs: number;
   /** Wait after the idle cluster is up before sampling (elections, first PD reports). */
   idleSettleMs: number;
   seed: number;
@@ -193,6 +198,10 @@ export class CompareRun {
     });
     const cluster = await OmniCluster.up(this.o.cliMain, dir, shards, this.say);
     this.started.push(...cluster.pids());
+    if (this.o.settleMs > 0) {
+      this.say(`letting it settle for ${this.o.settleMs} ms`);
+      await Promise.race([sleep(this.o.settleMs), this.cleanup.aborted]);
+    }
     return {
       cluster,
       down: async () => {

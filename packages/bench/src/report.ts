@@ -16,7 +16,14 @@ export function renderReport(r: CompareReport): string {
     `# OmniDict vs etcd — ${r.startedAt.slice(0, 10)}`,
     '',
     `machine: ${r.machine.cpus} × ${r.machine.cpuModel}, ${r.machine.memGiB} GiB, ${r.machine.platform}, Node ${r.machine.node}`,
-    `etcd ${r.etcdVersion ?? '(not run)'} (3 members, etcd3 client); OmniDict 3 PD + 3 nodes + 1 router, ${o.omniShards} shards, ${o.omniClient} SDK client`,
+    [
+      r.etcdVersion === null ? null : `etcd ${r.etcdVersion} (3 members, etcd3 client)`,
+      o.systems.includes('omnidict')
+        ? `OmniDict 3 PD + 3 nodes + 1 router, ${o.omniShards} shards, ${o.omniClient} SDK client`
+        : null,
+    ]
+      .filter((s) => s !== null)
+      .join('; '),
     `${(o.durationMs / 1000).toFixed(1)} s per cell, ${o.valueSizeBytes}-byte values, ${o.keys} keys uniform, mixed = ${Math.round(o.readRatio * 100)}% linearizable gets, seed ${o.seed}`,
     '',
   ];

@@ -48,6 +48,7 @@ test('a tiny comparison run measures OmniDict, scales shards, samples idle CPU a
     idleShards: 16,
     idleSampleMs: 1000,
     idleSettleMs: 1000,
+    settleMs: 0,
     seed: 7,
     cliMain: path.join(repoRoot, 'packages', 'cli', 'dist', 'main.js'),
     install: false,
