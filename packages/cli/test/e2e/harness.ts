@@ -310,6 +310,19 @@ export class E2eCluster {
   }
 }
 
+/**
+ * waitSettled waits until every shard has a leader and no operator runs (the bootstrap `create`
+ * operators finish a little after the router first answers), so a manual operator is not refused
+ * with CONFLICT.
+ */
+export async function waitSettled(pd: PdClient, timeoutMs = 30_000): Promise<pdpb.ShardRoute[]> {
+  return waitFor('every shard to have a leader and no operator to run', timeoutMs, async () => {
+    const status = await pd.clusterStatus();
+    const routes = await pd.listShards();
+    return status.operatorsRunning === 0 && routes.every((r) => r.leaderNodeId > 0) ? routes : undefined;
+  });
+}
+
 /** The shard whose range holds `key`'s ring position. */
 export function shardOf(routes: pdpb.ShardRoute[], key: string): number {
   const pos = ringPosition(key);

@@ -3,7 +3,7 @@
 // command line every acknowledged write is read back.
 import type { OmniClient, PdClient } from '@omnidict/client';
 import { pdpb } from '@omnidict/proto';
-import { E2eCluster, findLost, shardOf, sleep, Writer, waitFor } from './harness.js';
+import { E2eCluster, findLost, shardOf, sleep, Writer, waitFor, waitSettled } from './harness.js';
 
 let cluster: E2eCluster;
 let client: OmniClient;
@@ -26,10 +26,7 @@ test('kill -9 of a leader node mid-load: writes resume, no acknowledged write is
   writer.start();
   try {
     await waitFor('200 acknowledged writes before the kill', 30_000, async () => writer.acked.length >= 200);
-    const routes = await waitFor('every shard to have a leader', 30_000, async () => {
-      const r = await pd.listShards();
-      return r.every((s) => s.leaderNodeId > 0) ? r : undefined;
-    });
+    const routes = await waitSettled(pd);
     // The node leading the most shards.
     const led = new Map<number, number[]>();
     for (const r of routes) led.set(r.leaderNodeId, [...(led.get(r.leaderNodeId) ?? []), r.shard!.id]);

@@ -1,7 +1,7 @@
 // A split and a move while an SDK writer runs: every acknowledged write is readable afterwards.
 import type { OmniClient, PdClient } from '@omnidict/client';
 import { pdpb } from '@omnidict/proto';
-import { E2eCluster, findLost, Writer, waitFor } from './harness.js';
+import { E2eCluster, findLost, Writer, waitFor, waitSettled } from './harness.js';
 
 let cluster: E2eCluster;
 let client: OmniClient;
@@ -45,7 +45,7 @@ test('split then move a replica under a running writer loses no acknowledged wri
   writer.start();
   try {
     await acksAtLeast(writer, 100, 'before the split');
-    const before = await pd.listShards();
+    const before = await waitSettled(pd);
     expect(before).toHaveLength(2);
     const target = before[0]!.shard!;
 
