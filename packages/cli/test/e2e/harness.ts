@@ -394,10 +394,17 @@ export async function findLost(client: OmniClient, acked: readonly Ack[]): Promi
   const lost: string[] = [];
   for (let i = 0; i < acked.length; i += 200) {
     const chunk = acked.slice(i, i + 200);
-    const got = await client.batchGet(
-      chunk.map((a) => a.key),
-      { timeoutMs: 15_000 },
-    );
+    const startedMs = Date.now();
+    const got = await client
+      .batchGet(
+        chunk.map((a) => a.key),
+        { timeoutMs: 15_000 },
+      )
+      .catch((err: Error) => {
+        throw new Error(
+          `reading back acknowledged writes ${i}..${i + chunk.length - 1} failed after ${Date.now() - startedMs} ms: ${err.message}`,
+        );
+      });
     chunk.forEach((a, j) => {
       const g = got[j];
       if (!g || g.value.toString() !== a.value)
