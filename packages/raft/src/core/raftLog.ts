@@ -116,23 +116,30 @@ export class RaftLog {
     return this.storage.term(i);
   }
 
-  /** termOrZero is term(i), or 0 if i is compacted or beyond the log. */
-  termOrZero(i: number): number {
+  /**
+   * maybeTerm is term(i), or undefined when i is outside [firstIndex-1, lastIndex] (or the storage
+   * refuses it). The hot paths (append consistency check, conflict search, commit) use it: a miss
+   * is routine there and must not cost a RaftError with its stack trace.
+   */
+  maybeTerm(i: number): number | undefined {
+    if (i < this.firstIndex() - 1 || i > this.lastIndex()) return undefined;
+    const t = this.unstable.maybeTerm(i);
+    if (t !== undefined) return t;
     try {
-      return this.term(i);
+      return this.storage.term(i);
     } catch (e) {
-      if (e instanceof RaftError && (e.code === 'COMPACTED' || e.code === 'UNAVAILABLE')) return 0;
+      if (e instanceof RaftError) return undefined;
       throw e;
     }
   }
 
+  /** termOrZero is term(i), or 0 if i is compacted or beyond the log. */
+  termOrZero(i: number): number {
+    return this.maybeTerm(i) ?? 0;
+  }
+
   matchTerm(i: number, term: number): boolean {
-    try {
-      return this.term(i) === term;
-    } catch (e) {
-      if (e instanceof RaftError) return false;
-      throw e;
-    }
+    return this.maybeTerm(i) === term;
   }
 
   /**
@@ -179,12 +186,8 @@ export class RaftLog {
    */
   findConflictByTerm(index: number, term: number): { index: number; term: number } {
     for (let i = index; i > 0; i--) {
-      let t: number;
-      try {
-        t = this.term(i);
-      } catch {
-        return { index: i, term: 0 };
-      }
+      const t = this.maybeTerm(i);
+      if (t === undefined) return { index: i, term: 0 };
       if (t <= term) return { index: i, term: t };
     }
     return { index: 0, term: 0 };
