@@ -1,7 +1,7 @@
 // `omnictl cluster up` in the foreground: Ctrl-C (SIGINT) stops every child process, and starting
 // again on the same directory keeps the data, the ids and the ports.
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { CLI_MAIN, E2eCluster, isRunning, waitFor } from './harness.js';
+import { CLI_MAIN, E2eCluster, expectOneErrorLine, isRunning, omnictl, waitFor } from './harness.js';
 
 let cluster: E2eCluster;
 let foreground: ChildProcessWithoutNullStreams | undefined;
@@ -41,6 +41,14 @@ test('SIGINT stops every process; cluster up again on the same dir keeps the dat
   expect(first).toHaveLength(7);
   for (const p of first) expect(isRunning(p.pid, p.binary)).toBe(true);
 
+  // A second launcher on the same directory is refused while the first runs.
+  expectOneErrorLine(
+    await omnictl(['cluster', 'up', '--dir', cluster.dir, '--detach'], { timeoutMs: 60_000 }),
+    6,
+    /a cluster is already running in/,
+  );
+  expect(cluster.processes().map((p) => p.pid)).toEqual(first.map((p) => p.pid));
+
   const client = cluster.client();
   try {
     await client.batchPut(Array.from({ length: 50 }, (_, i) => ({ key: `fg-${i}`, value: `v${i}` })));
@@ -66,6 +74,12 @@ test('SIGINT stops every process; cluster up again on the same dir keeps the dat
   expect(stderr).toContain('cluster stopped');
   const alive = first.filter((p) => isRunning(p.pid, p.binary)).map((p) => `${p.role}-${p.id} pid ${p.pid}`);
   expect(alive).toEqual([]);
+
+  expect(await omnictl(['cluster', 'down', '--dir', cluster.dir])).toMatchObject({
+    code: 0,
+    stdout: 'no process of that cluster was running\n',
+  });
+  expectOneErrorLine(await omnictl(['cluster', 'down', '--dir', `${cluster.dir}/nothing-here`]), 3, /no cluster in/);
 
   const again = await cluster.cli(['cluster', 'up', '--dir', cluster.dir, '--detach'], { timeoutMs: 120_000 });
   expect(again.code).toBe(0);
