@@ -216,7 +216,17 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
       await pd?.close();
       health.setStatus('', 'NOT_SERVING');
       await store.close(closeOpts.abrupt === true ? { abrupt: true } : {});
-      await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      // tryShutdown waits for every open call, and routers keep NodeKV streams open for good:
+      // give them a moment to end, then cut them (a crash cuts them at once).
+      if (closeOpts.abrupt !== true) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 1000);
+          server.tryShutdown(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+      }
       server.forceShutdown();
       await engine.close();
       log.info({}, 'storage node stopped');

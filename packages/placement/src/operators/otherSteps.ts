@@ -113,6 +113,8 @@ export function transferLeaderSteps(params: TransferParams): Step[] {
         if (target?.role !== VOTER) {
           return fail(`replica ${params.toReplicaId} is not a voter of shard ${shard.id}`);
         }
+        const targetState = ctx.state.nodes.get(target.nodeId)?.state;
+        if (targetState !== 'up') return fail(`target node ${target.nodeId} is ${targetState ?? 'unknown'}`);
         const stats = ctx.stats;
         if (!stats) return WAIT;
         if (stats.leaderReplicaId === params.toReplicaId) return NEXT;

@@ -1,6 +1,6 @@
 import { nodepb } from '@omnidict/proto';
 import type { OperatorParams, ReplicaChangeKind } from './operatorTypes.js';
-import type { Step } from './step.js';
+import type { OperatorContext, Step } from './step.js';
 import {
   callNode,
   currentShard,
@@ -16,6 +16,15 @@ import {
   VOTER,
   WAIT,
 } from './step.js';
+
+/**
+ * A replica change whose target node is not up cannot finish (its learner never catches up);
+ * failing it at once frees the shard for the replica checker, which removes a leftover learner.
+ */
+function targetDown(ctx: OperatorContext, nodeId: number): string | undefined {
+  const state = ctx.state.nodes.get(nodeId)?.state;
+  return state === 'up' ? undefined : `target node ${nodeId} is ${state ?? 'unknown'}`;
+}
 
 type ReplicaChangeParams = Extract<OperatorParams, { readonly kind: ReplicaChangeKind }>;
 
@@ -33,6 +42,8 @@ export function replicaChangeSteps(params: ReplicaChangeParams): Step[] {
     steps.push({
       name: 'addLearner',
       async run(op, ctx, mem) {
+        const down = targetDown(ctx, add.nodeId);
+        if (down) return fail(down);
         const shard = currentShard(op, ctx, mem);
         if (!shard) return fail(`shard ${op.shardId} is gone`);
         if (shard.replicas.some((r) => r.replicaId === add.replicaId)) return NEXT;
@@ -60,6 +71,8 @@ export function replicaChangeSteps(params: ReplicaChangeParams): Step[] {
     steps.push({
       name: 'createLearner',
       async run(op, ctx, mem) {
+        const down = targetDown(ctx, add.nodeId);
+        if (down) return fail(down);
         const shard = currentShard(op, ctx, mem);
         if (!shard) return fail(`shard ${op.shardId} is gone`);
         if ((ctx.stats?.replicaMatch[add.replicaId] ?? 0) > 0) return NEXT;
@@ -77,6 +90,8 @@ export function replicaChangeSteps(params: ReplicaChangeParams): Step[] {
     steps.push({
       name: 'catchUp',
       async run(op, ctx, mem) {
+        const down = targetDown(ctx, add.nodeId);
+        if (down) return fail(down);
         const stats = ctx.stats;
         if (!stats) return WAIT;
         const match = stats.replicaMatch[add.replicaId] ?? 0;
@@ -92,6 +107,8 @@ export function replicaChangeSteps(params: ReplicaChangeParams): Step[] {
     steps.push({
       name: 'promote',
       async run(op, ctx, mem) {
+        const down = targetDown(ctx, add.nodeId);
+        if (down) return fail(down);
         const shard = currentShard(op, ctx, mem);
         if (!shard) return fail(`shard ${op.shardId} is gone`);
         const replica = shard.replicas.find((r) => r.replicaId === add.replicaId);

@@ -43,8 +43,9 @@ export class PdClient {
   #leader: string;
   #next = 0;
   #registered = false;
-  #timer: NodeJS.Timeout | undefined;
-  #running: Promise<void> | undefined;
+  #timers: NodeJS.Timeout[] = [];
+  /** In-flight node and shard rounds: each loop runs at most one at a time, independently. */
+  #running: { node?: Promise<void> | undefined; shards?: Promise<void> | undefined } = {};
   #closed = false;
   #last = { atMs: Date.now(), reads: 0, writes: 0 };
   #lastErrorLogged = '';
@@ -66,23 +67,35 @@ export class PdClient {
     return this.#leader;
   }
 
-  /** Starts the loop: one round now, then every `heartbeatMs`. Rounds never overlap. */
+  /**
+   * Starts two loops, each every `heartbeatMs` with at most one round in flight: the node loop
+   * (register if needed, node heartbeat) and the shard loop (shard heartbeat). They are separate so
+   * a slow shard report (PD proposing new descriptors) never delays the liveness signal.
+   */
   start(): void {
     const period = this.#o.heartbeatMs ?? 1000;
-    const round = () => {
-      if (this.#closed || this.#running !== undefined) return;
-      this.#running = this.round()
+    const loop = (kind: 'node' | 'shards', round: () => Promise<void>) => () => {
+      if (this.#closed || this.#running[kind] !== undefined) return;
+      this.#running[kind] = round()
         .catch((err: unknown) => this.#logFailure(err))
         .finally(() => {
-          this.#running = undefined;
+          this.#running[kind] = undefined;
         });
     };
-    this.#timer = setInterval(round, period);
-    round();
+    const node = loop('node', () => this.nodeRound());
+    const shards = loop('shards', () => this.shardRound());
+    this.#timers = [setInterval(node, period), setInterval(shards, period)];
+    node();
   }
 
-  /** One heartbeat round (exposed for tests): register if needed, node heartbeat, shard heartbeat. */
+  /** One round of both loops, in order (tests). */
   async round(): Promise<void> {
+    await this.nodeRound();
+    await this.shardRound();
+  }
+
+  /** Registers when needed, then sends one node heartbeat and learns peer addresses from the answer. */
+  async nodeRound(): Promise<void> {
     if (!this.#registered) {
       const res = await this.#call<pdpb.RegisterNodeResponse>('registerNode', {
         nodeId: this.#o.nodeId,
@@ -126,6 +139,12 @@ export class PdClient {
     }
     this.#o.store.learnServiceAddresses(hb.nodeAddresses);
     this.#o.store.learnPeerAddresses(withoutSelf(hb.nodeRaftAddresses, this.#o.nodeId));
+    this.#lastErrorLogged = '';
+  }
+
+  /** Sends one shard heartbeat listing every shard this node leads (nothing before registration). */
+  async shardRound(): Promise<void> {
+    if (!this.#registered) return;
     const shards = await this.#o.store.shardReports(Date.now());
     if (shards.length > 0 && !this.#closed) {
       await this.#call<pdpb.ShardHeartbeatResponse>('shardHeartbeat', { nodeId: this.#o.nodeId, shards });
@@ -136,8 +155,8 @@ export class PdClient {
   /** Stops the loop and waits for a round in flight. */
   async close(): Promise<void> {
     this.#closed = true;
-    if (this.#timer !== undefined) clearInterval(this.#timer);
-    await this.#running;
+    for (const t of this.#timers) clearInterval(t);
+    await Promise.all([this.#running.node, this.#running.shards]);
     for (const c of this.#clients.values()) c.close();
     this.#clients.clear();
   }

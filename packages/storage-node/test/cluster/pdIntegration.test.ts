@@ -215,7 +215,7 @@ describe('PD + storage nodes: a crashed node is marked down and its replicas are
   let c: PdCluster;
   let router: MiniRouter;
   beforeAll(async () => {
-    c = await PdCluster.start(4, { downTimeoutMs: 1500, replaceDownAfterMs: 1000 });
+    c = await PdCluster.start(4, { downTimeoutMs: 3000, replaceDownAfterMs: 1000 });
     router = new MiniRouter(c);
   });
   afterAll(async () => {
