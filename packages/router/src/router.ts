@@ -127,6 +127,12 @@ export class Router {
         response = await this.channel(address).send({ header, op }, ctx.deadlineMs - Date.now());
       } catch (e) {
         if (!(e instanceof ChannelError)) throw e;
+        // The node may be down or paused (SIGSTOP, a partition: its stream stays open and requests
+        // just time out): the next request to this shard tries another replica, whose NOT_LEADER
+        // hint finds the new leader, and PD is asked where the leader went. This holds for a write
+        // that is not retried too, so the caller's next write does not wait on the same node.
+        this.table.applyLeaderHint(route.shard.id, nodeId, 0, '');
+        void this.refresh(ctx.deadlineMs, 'CHANNEL');
         if (e.delivered && !ctx.idempotent) {
           // The write may have been applied: re-sending could apply it twice. Say so and stop.
           throw new OmniError(
@@ -137,9 +143,6 @@ export class Router {
         lastError = e;
         failures++;
         this.opts.metrics?.retries.inc({ reason: `CHANNEL_${e.code}` });
-        // The node may be down: try another replica next, and ask PD where the leader went.
-        this.table.applyLeaderHint(route.shard.id, nodeId, 0, '');
-        void this.refresh(ctx.deadlineMs, 'CHANNEL');
         continue;
       }
       const errPb = response.error;

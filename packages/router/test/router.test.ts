@@ -117,6 +117,33 @@ describe('router against cluster twins', () => {
     expect(h.cluster.seen.filter((s) => s.key === 'lost-write' && s.op === 'put')).toHaveLength(1);
   });
 
+  test('a write that timed out on a paused leader is not retried, and the next write finds the new leader', async () => {
+    const k = key('paused-leader');
+    const shard = h.cluster.shardAt(ringPosition(k));
+    const paused = h.cluster.node(shard.leaderNodeId)!;
+    await rpc(h.client, 'get', { key: k, stale: false }); // open the stream
+    let release!: () => void;
+    paused.hold = new Promise((r) => {
+      release = r;
+    });
+    try {
+      // The shard elects another leader while the old one is paused; PD is not told.
+      const newLeader = (shard.leaderNodeId % 3) + 1;
+      h.cluster.setLeader(shard.desc.id, newLeader);
+      const f = await failure(rpc(h.client, 'put', { key: k, value: key('v1'), ttlMs: 0 }, 300));
+      expect(f.omni.code).toBe('TIMEOUT');
+      expect(f.message).toContain('may or may not have been applied');
+      // Without moving off the paused node this write would time out the same way.
+      await rpc(h.client, 'put', { key: k, value: key('v2'), ttlMs: 0 }, 2000);
+      const seen = h.cluster.seen.filter((s) => s.key === 'paused-leader' && s.op === 'put');
+      expect(seen.at(-1)!.nodeId).toBe(newLeader);
+      expect(h.router.router.table.byShardId(shard.desc.id)?.leaderNodeId).toBe(newLeader);
+    } finally {
+      paused.hold = undefined;
+      release();
+    }
+  });
+
   test('a write to a node that is down is retried (never sent) and lands once it is back', async () => {
     const k = key('comes-back');
     const leader = h.cluster.node(h.cluster.shardAt(ringPosition(k)).leaderNodeId)!;
