@@ -120,7 +120,14 @@ describe('NodeKV over a 3-node cluster', () => {
     const r = await follower.kv.one({ header: header(), op: { $case: 'get', value: { key: b('f'), stale: false } } });
     expect(r.error?.code).toBe('NOT_LEADER');
     expect(r.error?.leaderNodeId).toBe(leader.nodeId);
-    expect(r.error?.leaderAddress).toBe(`127.0.0.1:${leader.handle.raftPort}`);
+    // No PD here: the leader's SERVICE address is unknown, so the hint carries none (never the Raft one).
+    expect(r.error?.leaderAddress).toBe('');
+    follower.handle.store.learnServiceAddresses({ [leader.nodeId]: `127.0.0.1:${leader.handle.port}` });
+    const again = await follower.kv.one({
+      header: header(),
+      op: { $case: 'put', value: { key: b('h'), value: b('2'), ttlMs: 0 } },
+    });
+    expect(again.error?.leaderAddress).toBe(`127.0.0.1:${leader.handle.port}`);
     // A stale read eventually sees the write on every replica.
     for (let i = 0; ; i++) {
       const s = await follower.kv.one({
