@@ -4,7 +4,13 @@ import os from 'node:os';
 import path from 'node:path';
 import type { CliContext } from '@omnidict/cli';
 import { runCli } from '@omnidict/cli';
-import { type ClusterFile, isRunning, resolveBinary } from '../src/launcher/localCluster.js';
+import {
+  type ClusterFile,
+  ephemeralPortFloor,
+  freePort,
+  isRunning,
+  resolveBinary,
+} from '../src/launcher/localCluster.js';
 import { omnictl } from './capture.js';
 
 const FAKE = path.join(__dirname, 'fixtures', 'fakeBinary.cjs');
@@ -151,4 +157,15 @@ test('cluster down on a dir without a cluster exits 3', async () => {
   const r = await omnictl(['cluster', 'down', '--dir', path.join(dir, 'empty')]);
   expect(r.code).toBe(3);
   expect(r.stderr).toMatch(/^omnictl: error: no cluster in /);
+});
+
+test('freePort hands out distinct ports below the ephemeral range, which outgoing connections never take', async () => {
+  const floor = ephemeralPortFloor();
+  const ports: number[] = [];
+  for (let i = 0; i < 100; i++) ports.push(await freePort());
+  expect(new Set(ports).size).toBe(ports.length);
+  for (const p of ports) {
+    expect(p).toBeGreaterThanOrEqual(1024);
+    expect(p).toBeLessThan(floor);
+  }
 });

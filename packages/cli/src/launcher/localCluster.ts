@@ -87,18 +87,64 @@ export function defaultCliDir(): string {
   return script ? path.dirname(realpathSync(script)) : process.cwd();
 }
 
-/** Finds a free TCP port on 127.0.0.1 by binding port 0. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Lowest port `freePort` picks from; below it are well-known and registered service ports. */
+const PORT_FLOOR = 10_000;
+/** Ports handed out by this process, so one plan never gets the same port twice. */
+const handedOut = new Set<number>();
+
+/**
+ * The first port of the kernel's ephemeral range (`ip_local_port_range` on Linux; the IANA 49152
+ * elsewhere). Outgoing connections of ANY process take their local port from that range, so a
+ * port found free there can be taken by a connection before the child binds it (EADDRINUSE).
+ */
+export function ephemeralPortFloor(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    if (Number.isInteger(low) && low > 0) return low;
+  } catch {
+    // not Linux
+  }
+  return 49_152;
+}
+
+function canBind(port: number): Promise<number> {
+  return new Promise((resolve) => {
     const srv = net.createServer();
     srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
+    srv.on('error', () => resolve(0));
+    srv.listen(port, '127.0.0.1', () => {
       const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
+      const bound = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(bound));
     });
   });
+}
+
+/**
+ * Finds a free TCP port on 127.0.0.1 for a child to listen on: a random one that binds now, below
+ * the ephemeral range (see `ephemeralPortFloor`) and never one this process handed out before;
+ * binding port 0 is the fallback when that range is too small.
+ */
+export async function freePort(): Promise<number> {
+  const ceiling = ephemeralPortFloor();
+  if (ceiling - PORT_FLOOR >= 1000) {
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const port = PORT_FLOOR + Math.floor(Math.random() * (ceiling - PORT_FLOOR));
+      if (handedOut.has(port)) continue;
+      if ((await canBind(port)) === port) {
+        handedOut.add(port);
+        return port;
+      }
+    }
+  }
+  for (;;) {
+    const port = await canBind(0);
+    if (port === 0) throw new OmniError('UNAVAILABLE', 'cannot bind any port on 127.0.0.1');
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 export function clusterFilePath(dir: string): string {

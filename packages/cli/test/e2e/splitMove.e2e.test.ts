@@ -65,15 +65,20 @@ test('split then move a replica under a running writer loses no acknowledged wri
     const acksAtSplit = writer.acked.length;
     await acksAtLeast(writer, acksAtSplit + 100, 'after the split');
 
-    // Move the leader's replica of the new half to the node that holds none of it.
-    const moved = halves.find((r) => r.shard!.id !== target.id) ?? halves[0]!;
-    const shard = moved.shard!;
-    const from = moved.leaderNodeId;
-    const holders = new Set(shard.replicas.map((r) => r.nodeId));
-    const to = [1, 2, 3, 4].find((n) => !holders.has(n));
-    if (to === undefined) throw new Error(`shard ${shard.id} has replicas on every node`);
+    // Move the leader's replica of the new half to the node that holds none of it. PD's own
+    // scheduler may be balancing leaders right after the split: an operator it runs on the shard
+    // makes ours CONFLICT, so wait for it and ask again.
+    const newId = halves.find((r) => r.shard!.id !== target.id)?.shard?.id ?? target.id;
     const moveStart = Date.now();
-    const move = await pd.moveReplica(shard.id, from, to);
+    const plan = await waitFor(`PD to accept a move of shard ${newId}`, 60_000, async () => {
+      const route = (await waitSettled(pd)).find((r) => r.shard?.id === newId)!;
+      const holders = new Set(route.shard!.replicas.map((r) => r.nodeId));
+      const to = [1, 2, 3, 4].find((n) => !holders.has(n));
+      if (to === undefined) throw new Error(`shard ${newId} has replicas on every node`);
+      const op = await pd.moveReplica(newId, route.leaderNodeId, to);
+      return { shard: route.shard!, from: route.leaderNodeId, to, op };
+    });
+    const { shard, from, to, op: move } = plan;
     await waitOperatorDone(move.id, 90_000);
     const moveMs = Date.now() - moveStart;
     const placed = await waitFor(`shard ${shard.id} to be on node ${to} and not on ${from}`, 30_000, async () => {
