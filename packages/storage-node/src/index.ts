@@ -49,6 +49,7 @@ export {
   MAX_SCAN_LIMIT,
   type ScanOptions,
   type ScanResult,
+  type TtlKeySet,
 } from './kv/kvStateMachine.js';
 export { type AnyLevel, type BatchOp, chainedBatchWriter, levelReader, opsWriter } from './kv/levelAdapters.js';
 export { decodeRecord, encodeRecord, isExpired, type ValueRecord } from './kv/record.js';

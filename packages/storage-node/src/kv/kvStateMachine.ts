@@ -28,14 +28,35 @@ export class ApplyContext {
   /** latin1(dataKey) → record written in this batch, or null when deleted in it. */
   readonly overlay = new Map<string, ValueRecord | null>();
 
+  /**
+   * `ttlKeys` (optional): the node's TtlKeySet. With it, a plain put skips the LSM read of a key
+   * that cannot carry an expiry (see `readForOverwrite`); without it every overwrite reads.
+   */
   constructor(
     readonly reader: KvReader,
     readonly batch: KvWriteBatch,
+    readonly ttlKeys?: TtlKeySet,
   ) {}
 
   async read(key: Buffer): Promise<ValueRecord | undefined> {
     const o = this.overlay.get(key.toString('latin1'));
     if (o !== undefined) return o ?? undefined;
+    const bytes = await this.reader.get(key);
+    return bytes === undefined ? undefined : decodeRecord(bytes);
+  }
+
+  /**
+   * The previous record as far as an unconditional overwrite needs it: only its expiry matters (its
+   * index entry must go). When the TtlKeySet says the stored record has no expiry, no LSM read is
+   * made and undefined is returned — the write is then byte-identical to one that read a record
+   * without expiry, so apply stays deterministic across replicas whatever each one's set holds, as
+   * long as the set is a superset of the keys whose stored record has an expiry.
+   */
+  async readForOverwrite(key: Buffer): Promise<ValueRecord | undefined> {
+    const id = key.toString('latin1');
+    const o = this.overlay.get(id);
+    if (o !== undefined) return o ?? undefined;
+    if (this.ttlKeys !== undefined && !this.ttlKeys.has(id)) return undefined;
     const bytes = await this.reader.get(key);
     return bytes === undefined ? undefined : decodeRecord(bytes);
   }
@@ -49,15 +70,29 @@ export class ApplyContext {
       this.batch.put(expiryKey(record.expireAtMs, pos, userKey), EMPTY);
     }
     this.batch.put(key, encodeRecord(record));
-    this.overlay.set(key.toString('latin1'), record);
+    const id = key.toString('latin1');
+    this.overlay.set(id, record);
+    if (record.expireAtMs !== 0) this.ttlKeys?.add(id);
+    else this.ttlKeys?.delete(id);
   }
 
   remove(key: Buffer, pos: number, userKey: Uint8Array, prev: ValueRecord): void {
     if (prev.expireAtMs !== 0) this.batch.del(expiryKey(prev.expireAtMs, pos, userKey));
     this.batch.del(key);
-    this.overlay.set(key.toString('latin1'), null);
+    const id = key.toString('latin1');
+    this.overlay.set(id, null);
+    this.ttlKeys?.delete(id);
   }
 }
+
+/**
+ * TtlKeySet: latin1(dataKey) of every key on this node whose stored record may carry an expiry. It
+ * must be a SUPERSET of the truth (extra members only cost a read): built from the expiry index at
+ * open (`Store.open`, before any apply), added to by every write with an expiry and by snapshot
+ * installs, removed from only when a write leaves the key without expiry or deletes it. Data keys
+ * are node-wide unique (position ‖ key), so one set serves every shard of the node.
+ */
+export type TtlKeySet = Set<string>;
 
 const EMPTY = Buffer.alloc(0);
 
@@ -153,16 +188,19 @@ export class KvStateMachine {
     const pos = ringPosition(cmd.key);
     if (!this.owns(pos)) return { type: 'error', error: this.keyOutsideRange(pos) };
     const key = dataKey(pos, cmd.key);
+    if (cmd.type === 'put') {
+      // A put's outcome does not depend on the stored record; it is read only for its expiry entry.
+      const prev = await ctx.readForOverwrite(key);
+      ctx.write(key, pos, cmd.key, prev, {
+        value: Buffer.from(cmd.value),
+        expireAtMs: cmd.expireAtMs,
+        modIndex: index,
+      });
+      return { type: 'put', modIndex: index };
+    }
     const stored = await ctx.read(key);
     const live = stored !== undefined && !isExpired(stored, cmd.nowMs) ? stored : undefined;
     switch (cmd.type) {
-      case 'put':
-        ctx.write(key, pos, cmd.key, stored, {
-          value: Buffer.from(cmd.value),
-          expireAtMs: cmd.expireAtMs,
-          modIndex: index,
-        });
-        return { type: 'put', modIndex: index };
       case 'update': {
         if (live === undefined) {
           return { type: 'error', error: new OmniError('NOT_FOUND', 'update of a key that does not exist') };

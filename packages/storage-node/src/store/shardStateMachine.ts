@@ -10,7 +10,7 @@ import type {
 import { decodeSnapshotChunk, descriptorKey, snapshotRanges } from '@omnidict/raft/runtime';
 import { decodeCommand } from '../kv/commands.js';
 import { dataRange, decodeDataKey, expiryKey } from '../kv/keys.js';
-import { ApplyContext, type KvResult, KvStateMachine } from '../kv/kvStateMachine.js';
+import { ApplyContext, type KvResult, KvStateMachine, type TtlKeySet } from '../kv/kvStateMachine.js';
 import { decodeRecord } from '../kv/record.js';
 
 /** Result of a conf change entry, as seen by the proposer (the runtime resolves it with the ConfState). */
@@ -68,6 +68,8 @@ export class ShardStateMachine implements StateMachine<ShardApplyResult> {
     descriptor: common.ShardDescriptor,
     private readonly selfNodeId: number,
     private readonly hooks: ShardHooks,
+    /** The node's keys that may carry an expiry (see TtlKeySet); undefined = every overwrite reads. */
+    private readonly ttlKeys?: TtlKeySet,
   ) {
     this.kv = new KvStateMachine(descriptor);
   }
@@ -77,7 +79,7 @@ export class ShardStateMachine implements StateMachine<ShardApplyResult> {
   }
 
   async applyEntries(entries: readonly CommittedEntry[], ctx: RaftApplyContext): Promise<readonly ShardApplyResult[]> {
-    const kctx = new ApplyContext(ctx.reader, ctx.batch);
+    const kctx = new ApplyContext(ctx.reader, ctx.batch, this.ttlKeys);
     const results: ShardApplyResult[] = [];
     for (const e of entries) {
       if (e.kind === 'confChange') {
@@ -171,6 +173,7 @@ export class ShardStateMachine implements StateMachine<ShardApplyResult> {
         ops.push({ type: 'put', key, value });
         const record = decodeRecord(value);
         if (record.expireAtMs !== 0) {
+          this.ttlKeys?.add(Buffer.from(key).toString('latin1'));
           const { pos, userKey } = decodeDataKey(key);
           ops.push({ type: 'put', key: expiryKey(record.expireAtMs, pos, userKey), value: Buffer.alloc(0) });
         }

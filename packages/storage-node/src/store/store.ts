@@ -11,8 +11,8 @@ import {
 } from '@omnidict/raft/runtime';
 import { buildWriteCommand, DEFAULT_LIMITS, isWriteOp, type KvLimits } from '../kv/buildCommand.js';
 import { encodeCommand, type KvCommand } from '../kv/commands.js';
-import { dataRange, decodeDataKey, decodeExpiryKey, EXPIRY_RANGE, RING_END } from '../kv/keys.js';
-import type { KvResult } from '../kv/kvStateMachine.js';
+import { dataKey, dataRange, decodeDataKey, decodeExpiryKey, EXPIRY_RANGE, RING_END } from '../kv/keys.js';
+import type { KvResult, TtlKeySet } from '../kv/kvStateMachine.js';
 import { FaultyTransport } from './faultyTransport.js';
 import { MatchTracker } from './matchTracker.js';
 import {
@@ -122,6 +122,8 @@ export class Store {
   /** Peers' SERVICE addresses (from PD), for NOT_LEADER hints to routers. Soft: re-learnt from PD. */
   readonly #serviceAddresses = new Map<number, string>();
   readonly #match = new MatchTracker();
+  /** Keys that may carry an expiry, shared by every shard's apply (built from the expiry index at open). */
+  readonly #ttlKeys: TtlKeySet = new Set();
   /** Per-shard request counters and cached size estimates for PD heartbeats. */
   readonly #load = new Map<ShardId, ShardLoad>();
   readonly #engine: KvEngine;
@@ -153,6 +155,11 @@ export class Store {
     // Peer addresses learnt before a restart: the transport needs them before any shard talks.
     for await (const [k, v] of config.engine.iterate(ADDRESS_RANGE)) {
       store.#learnAddresses({ [readNodeIdKey(k)]: Buffer.from(v).toString('utf8') }, false);
+    }
+    // Before any apply (RaftHost.open may install snapshots): the set must cover every stored expiry.
+    for await (const [k] of config.engine.iterate(EXPIRY_RANGE)) {
+      const e = decodeExpiryKey(k);
+      store.#ttlKeys.add(dataKey(e.pos, e.userKey).toString('latin1'));
     }
     store.#host = await RaftHost.open({
       ...config.raft,
@@ -187,15 +194,21 @@ export class Store {
     const d = descriptor !== undefined ? decodeDescriptor(descriptor) : this.#expected.get(groupId);
     // An uninitialized replica owns nothing until its snapshot arrives.
     const desc = d ?? { id: groupId, start: 0, end: 0, epoch: { version: 0, confVer: 0 }, replicas: [] };
-    const sm = new ShardStateMachine(groupId, desc, this.nodeId, {
-      onSplit: (_left, right) => this.#scheduleSplitCreate(groupId, right),
-      onConfChange: (shard, removedSelf) => {
-        if (removedSelf) this.#scheduleRemove(shard.id);
+    const sm = new ShardStateMachine(
+      groupId,
+      desc,
+      this.nodeId,
+      {
+        onSplit: (_left, right) => this.#scheduleSplitCreate(groupId, right),
+        onConfChange: (shard, removedSelf) => {
+          if (removedSelf) this.#scheduleRemove(shard.id);
+        },
+        onSnapshotInstalled: () => {
+          this.#expected.delete(groupId);
+        },
       },
-      onSnapshotInstalled: () => {
-        this.#expected.delete(groupId);
-      },
-    });
+      this.#ttlKeys,
+    );
     this.replicas.set(groupId, sm);
     return sm;
   }
