@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { type common, nodepb, OmniError } from '@omnidict/proto';
 import { type NodeHandle, startNode } from '../../src/index.js';
+import type { StoreRaftOptions } from '../../src/nodeServer.js';
 
 /** A NodeKV client over one Execute stream, matching responses to requests by id. */
 export class NodeKvClient {
@@ -61,14 +62,18 @@ export interface TestNode {
 export class TestCluster {
   readonly nodes = new Map<number, TestNode>();
 
-  async startNode(nodeId: number, dir = mkdtempSync(join(tmpdir(), `omnidict-node${nodeId}-`))): Promise<TestNode> {
+  async startNode(
+    nodeId: number,
+    dir = mkdtempSync(join(tmpdir(), `omnidict-node${nodeId}-`)),
+    opts: { raft?: StoreRaftOptions; sweepIntervalMs?: number } = {},
+  ): Promise<TestNode> {
     const handle = await startNode({
       nodeId,
       listen: '127.0.0.1:0',
       raftListen: '127.0.0.1:0',
       dataDir: dir,
-      raft: FAST_RAFT,
-      sweepIntervalMs: 100,
+      raft: opts.raft ?? FAST_RAFT,
+      sweepIntervalMs: opts.sweepIntervalMs ?? 100,
     });
     const node: TestNode = {
       nodeId,
