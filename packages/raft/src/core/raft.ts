@@ -183,7 +183,7 @@ export class Raft {
     for (const id of cs.voters) this.progress.set(id, new Progress(next, this.maxInflight, false));
     for (const id of cs.learners) this.progress.set(id, new Progress(next, this.maxInflight, true));
     const self = this.progress.get(this.id);
-    if (self !== undefined) self.match = this.log.lastIndex();
+    if (self !== undefined) self.match = this.log.persistedLastIndex();
   }
 
   // ---------------------------------------------------------------- sending
@@ -343,7 +343,8 @@ export class Raft {
     const last = this.log.lastIndex();
     for (const [id, pr] of this.progress) {
       const fresh = new Progress(last + 1, this.maxInflight, pr.isLearner);
-      if (id === this.id) fresh.match = last;
+      // Only what is durable counts toward the quorum (thesis §10.2.1); see handlePersisted.
+      if (id === this.id) fresh.match = this.log.persistedLastIndex();
       this.progress.set(id, fresh);
     }
     this.pendingConfIndex = 0;
@@ -407,11 +408,30 @@ export class Raft {
     this.logger.info({ term: this.term }, 'became leader');
   }
 
-  /** appendEntry appends entries (index/term already set) to the leader's log and counts itself. */
+  /**
+   * appendEntry appends entries (index/term already set) to the leader's log. The leader does NOT
+   * count itself for them here: it does once they are handed to the application for persistence
+   * (acknowledgeOwnEntries, from RawNode.ready), so that no commit index computed with its own
+   * not-yet-durable entries leaves in a message the application may send before its write
+   * (Ready.earlyMessages, Raft thesis §10.2.1).
+   */
   appendEntry(ents: Entry[]): void {
     this.log.append(ents);
-    this.progress.get(this.id)?.maybeUpdate(this.log.lastIndex());
-    this.maybeCommit();
+  }
+
+  /**
+   * acknowledgeOwnEntries: the leader's entries up to (index, term) are being handed to the
+   * application in a Ready, which persists them before it applies anything or sends any message
+   * generated from now on. The leader counts itself for them (thesis §10.2.1: the leader is part of
+   * the commit quorum only for entries it has persisted); a commit this enables is told to the
+   * followers by messages that wait for that persistence.
+   */
+  acknowledgeOwnEntries(index: number, term: number): void {
+    if (this.state !== StateRole.Leader) return;
+    if (this.log.maybeTerm(index) !== term) return;
+    const self = this.progress.get(this.id);
+    if (self === undefined || !self.maybeUpdate(index)) return;
+    if (this.maybeCommit()) this.bcastAppend();
   }
 
   // ---------------------------------------------------------------- ticks
@@ -966,7 +986,7 @@ export class Raft {
     const pr = new Progress(last + 1, this.maxInflight, isLearner);
     // A newly added member counts as active so check-quorum does not trip before it is heard from.
     pr.recentActive = true;
-    if (id === this.id) pr.match = last;
+    if (id === this.id) pr.match = Math.min(last, this.log.persistedLastIndex());
     this.progress.set(id, pr);
   }
 

@@ -102,6 +102,16 @@ export class RaftLog {
     return this.unstable.maybeLastIndex() ?? this.storage.lastIndex();
   }
 
+  /**
+   * persistedLastIndex is the last index the application has reported durable (advanced) that is
+   * still part of this log: entries past it are only in the unstable tail. 0 while a snapshot is
+   * pending (nothing after it is known durable yet).
+   */
+  persistedLastIndex(): number {
+    if (this.unstable.snapshot !== undefined) return 0;
+    return Math.min(this.storage.lastIndex(), this.unstable.offset - 1);
+  }
+
   lastTerm(): number {
     return this.termOrZero(this.lastIndex());
   }

@@ -137,12 +137,36 @@ export class RawNode {
   /** ready returns the pending work; see the Ready contract in types.ts. */
   ready(): Ready {
     const r = this.raft;
-    const ss = r.softState();
-    const hs = r.hardState();
     const entries = r.log.unstableEntries();
     const snap = r.log.unstable.snapshot;
+    // Messages so far were generated while the leader counted itself only for entries of earlier,
+    // advanced (durable) Readys. Only those may be sent early (thesis §10.2.1).
+    const earlyCandidates = r.msgs.length;
+    // The leader counts itself for the entries handed out now: whatever that commits (only a
+    // quorum of one can, the followers have not seen them) is visible only through this Ready's
+    // hardState and committedEntries — both handled after step 1 makes the entries durable — and
+    // through messages generated from here on, which are never early.
+    const lastEntry = entries[entries.length - 1];
+    if (lastEntry !== undefined) r.acknowledgeOwnEntries(lastEntry.index, lastEntry.term);
+    const ss = r.softState();
+    const hs = r.hardState();
     const hsChanged = !hardStateEqual(hs, this.#prevHardState);
     const ssChanged = ss.leaderId !== this.#prevSoftState.leaderId || ss.role !== this.#prevSoftState.role;
+    // A leader's appends/heartbeats may leave before its own write is durable, provided its term
+    // and vote are already durable (this Ready does not change them).
+    const termVoteDurable = hs.term === this.#prevHardState.term && hs.vote === this.#prevHardState.vote;
+    const earlyMessages: Message[] = [];
+    if (termVoteDurable && snap === undefined && r.state === StateRole.Leader) {
+      for (let i = 0; i < earlyCandidates; i++) {
+        const m = r.msgs[i] as Message;
+        if (
+          m.term === r.term &&
+          (m.type === MessageType.App || m.type === MessageType.Heartbeat || m.type === MessageType.Snap)
+        ) {
+          earlyMessages.push(m);
+        }
+      }
+    }
     const rd: Ready = {
       ...(ssChanged ? { softState: ss } : {}),
       ...(hsChanged ? { hardState: hs } : {}),
@@ -150,6 +174,7 @@ export class RawNode {
       entries,
       committedEntries: r.log.nextEnts(Number.POSITIVE_INFINITY),
       messages: r.msgs,
+      earlyMessages,
       readStates: r.readStates,
       mustSync:
         entries.length > 0 ||

@@ -141,12 +141,24 @@ export interface SoftState {
  * 1. Persist `snapshot` (if any), then append `entries` to stable storage and save `hardState`
  *    (if any) — durably (fsync) when `mustSync` is true. All of this BEFORE step 2.
  * 2. Send `messages`. Messages may promise things (a vote, an append ack) that are only true once
- *    step 1 is durable, so they are never sent earlier.
+ *    step 1 is durable, so they are never sent earlier — with ONE exception: the messages listed
+ *    in `earlyMessages` (a subset of `messages`) MAY be sent before or in parallel with step 1
+ *    (Raft thesis §10.2.1). They are a leader's App, Heartbeat and Snap messages of its current
+ *    term, listed only when this Ready changes neither term nor vote (those are already durable)
+ *    and installs no snapshot. They promise nothing about the leader's own log: the leader counts
+ *    itself toward the commit quorum only for entries reported durable by `advance()` (below).
+ *    An application that sends them early must not send them again in step 2; one that ignores
+ *    `earlyMessages` and sends all of `messages` after step 1 is also correct.
  * 3. Apply `committedEntries` to the state machine, in order. They are always already persisted
  *    (by this or an earlier Ready). For a ConfChange entry call `applyConfChange`.
  * 4. Hand `readStates` to waiting readers: each may be served once `index` is applied.
  *
  * `advance()` tells the core the Ready was handled; the next `ready()` only holds newer work.
+ * It is also the persistence report: a leader's own progress (its `match` in the commit quorum)
+ * advances to the last of `entries` only in `advance()`, never when the entries are appended, so
+ * `advance()` must not be called before step 1 is durable; it may commit entries (a follower
+ * quorum may have acknowledged them first), so check `hasReady()` after it. Inputs (`step`,
+ * `tick`, proposals) are fed only between `advance()` and the next `ready()`.
  */
 export interface Ready {
   readonly softState?: SoftState;
@@ -155,6 +167,8 @@ export interface Ready {
   readonly snapshot?: Snapshot;
   readonly committedEntries: readonly Entry[];
   readonly messages: readonly Message[];
+  /** The subset of `messages` that may be sent before step 1 is durable (see above). */
+  readonly earlyMessages: readonly Message[];
   readonly readStates: readonly ReadState[];
   readonly mustSync: boolean;
 }

@@ -206,6 +206,8 @@ interface TurnWork {
   readonly rd: Ready;
   /** The Ready consumed a staged snapshot (or the stepped Snap message was refused by Raft). */
   readonly steppedSnapshot: boolean;
+  /** Messages of `rd.earlyMessages` already sent before the write (not sent again). */
+  readonly sentEarly: Set<Message>;
 }
 
 interface PreparedWork extends TurnWork {
@@ -793,11 +795,22 @@ export class RaftHost {
       if (this.#groups.get(g.groupId) !== g) continue;
       const steppedSnapshot = this.#drain(g);
       drained.push(g);
-      if (g.node.hasReady()) work.push({ g, rd: g.node.ready(), steppedSnapshot });
+      if (g.node.hasReady()) work.push({ g, rd: g.node.ready(), steppedSnapshot, sentEarly: new Set() });
       else if (steppedSnapshot) g.staged = undefined;
     }
     const outbox = new Map<NodeId, raftpb.MessageBatch>();
     if (work.length > 0) {
+      // Thesis §10.2.1: leaders' appends and heartbeats leave now, in parallel with this turn's
+      // write; everything else (acks, votes, responses) waits until the write is durable.
+      const early = new Map<NodeId, raftpb.MessageBatch>();
+      for (const w of work) {
+        for (const m of w.rd.earlyMessages) {
+          if (m.type === MessageType.Snap) continue; // streamed from an LSM snapshot between writes
+          w.sentEarly.add(m);
+          this.#route(w.g, m, early);
+        }
+      }
+      this.#flush(early);
       const prepared: PreparedWork[] = [];
       const ops: KvOp[] = [];
       let sync = false;
@@ -1055,7 +1068,7 @@ export class RaftHost {
       g.isLeader = rd.softState.role === StateRole.Leader;
       if (g.isLeader || rd.softState.leaderId === 0) this.#wake(g);
     }
-    for (const m of rd.messages) this.#route(g, m, outbox);
+    for (const m of rd.messages) if (!p.sentEarly.has(m)) this.#route(g, m, outbox);
     for (const f of p.farewells) {
       this.#batchFor(outbox, f.toNode).heartbeats.push({
         groupId: g.groupId,

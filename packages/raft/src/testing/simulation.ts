@@ -430,11 +430,13 @@ class Simulation {
         let crashPoint: CrashPoint = 'none';
         if (pr.crashes && crashed.length < MAX_CRASHED && p.chance(0.01)) {
           crashPoint = p.chance(0.5) ? 'afterPersist' : 'afterSend';
+          // A leader that sends its early messages (Ready.earlyMessages) then dies before its write.
+          if (crashPoint === 'afterPersist' && p.chance(0.5)) crashPoint = 'afterEarlySend';
         }
         if (pr.sabotage === 'sendBeforePersist' && crashed.length < MAX_CRASHED && p.chance(0.05)) {
           crashPoint = 'sabotageSendThenCrash';
         }
-        this.#handleReady(n, crashPoint);
+        this.#handleReady(n, crashPoint, p.chance(0.5));
         break;
       }
       case 'tick':
@@ -620,7 +622,7 @@ class Simulation {
    * hard state), then send, then apply, then hand out read states, then advance. `crashPoint`
    * crashes the replica between two of those steps: what was persisted survives, the rest is lost.
    */
-  #handleReady(n: SimNode, crashPoint: CrashPoint): void {
+  #handleReady(n: SimNode, crashPoint: CrashPoint, sendEarly: boolean): void {
     const raw = this.#raw(n);
     const rd = raw.ready();
     this.trace.record(() => [`${n.id} handling Ready`, ...formatReady(rd, '    ')].join('\n'));
@@ -629,14 +631,24 @@ class Simulation {
       this.#crash(n, 'SABOTAGE: sent a Ready, crashed before persisting it');
       return;
     }
+    const deferred: (() => void)[] = [];
+    // The contract allows Ready.earlyMessages to leave before (in parallel with) the write; the
+    // runtime does so. Half the Readys exercise it here, including a crash right after them.
+    const early = sendEarly || crashPoint === 'afterEarlySend' ? new Set(rd.earlyMessages) : undefined;
+    if (early !== undefined) {
+      for (const m of early) this.#send(n, m, deferred);
+      if (crashPoint === 'afterEarlySend') {
+        this.#crash(n, 'after sending early leader messages, before persisting the Ready');
+        return;
+      }
+    }
     this.#persist(n, rd);
     if (crashPoint === 'afterPersist') {
       this.#crash(n, 'after persisting a Ready, before sending');
       return;
     }
 
-    const deferred: (() => void)[] = [];
-    for (const m of rd.messages) this.#send(n, m, deferred);
+    for (const m of rd.messages) if (early === undefined || !early.has(m)) this.#send(n, m, deferred);
     if (crashPoint === 'afterSend') {
       this.#crash(n, 'after sending a Ready, before applying');
       return;
@@ -906,7 +918,7 @@ class Simulation {
       for (const n of this.#up()) {
         if (n.raw?.hasReady()) {
           busy = true;
-          this.#handleReady(n, 'none');
+          this.#handleReady(n, 'none', false);
           this.#checkRoles();
         }
       }
@@ -951,7 +963,7 @@ class Simulation {
   }
 }
 
-type CrashPoint = 'none' | 'afterPersist' | 'afterSend' | 'sabotageSendThenCrash';
+type CrashPoint = 'none' | 'afterPersist' | 'afterEarlySend' | 'afterSend' | 'sabotageSendThenCrash';
 
 function range(lo: number, hi: number): number[] {
   const out: number[] = [];

@@ -49,6 +49,41 @@ describe('RawNode Ready contract', () => {
     expect(node.status().applied).toBe(2);
   });
 
+  test("a leader's appends may go before its write; votes and acks never (thesis §10.2.1)", () => {
+    const net = new Network([1, 2, 3]);
+    net.elect(1);
+    const leader = net.node(1);
+    leader.propose(enc('x'));
+    const rd = leader.ready();
+    expect(rd.entries.length).toBe(1);
+    expect(rd.earlyMessages.map((m) => m.type)).toEqual([MessageType.App, MessageType.App]);
+    expect(rd.earlyMessages.every((m) => rd.messages.includes(m))).toBe(true);
+    // The leader alone is not a quorum, and it does not count its own entry until handed out.
+    expect(rd.committedEntries).toEqual([]);
+    net.storage(1).append(rd.entries);
+    leader.advance(rd);
+
+    // A candidate's vote requests change the durable term/vote: never early.
+    const c = net.node(2);
+    c.campaign();
+    const rc = c.ready();
+    expect(rc.messages.length).toBeGreaterThan(0);
+    expect(rc.earlyMessages).toEqual([]);
+  });
+
+  test('a commit enabled by the hand-out itself reaches followers only after the write', () => {
+    // One voter and a learner: the voter's own write is the quorum.
+    const net = new Network([1], {}, [2]);
+    net.elect(1);
+    const leader = net.node(1);
+    leader.propose(enc('y'));
+    const rd = leader.ready();
+    const idx = (rd.entries[rd.entries.length - 1] as { index: number }).index;
+    expect(rd.committedEntries.map((e) => e.index)).toContain(idx);
+    for (const m of rd.earlyMessages) expect(m.commit).toBeLessThan(idx);
+    expect(rd.messages.some((m) => m.type === MessageType.App && m.commit >= idx)).toBe(true);
+  });
+
   test('restart from storage resumes term, vote, commit and applied', () => {
     const net = new Network([1, 2, 3]);
     net.elect(1);
