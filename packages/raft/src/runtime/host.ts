@@ -849,7 +849,22 @@ export class RaftHost {
         }
       }
     }
-    for (const input of g.inputs.splice(0)) this.#handleInput(g, input);
+    // ReadIndex batching: every read queued since the last drain shares ONE core read context (the
+    // first one's). Each was invoked before this call, so the read point the core records now (the
+    // commit index, confirmed by one heartbeat round) is linearizable for all of them.
+    let readBatch: string[] | undefined;
+    for (const input of g.inputs.splice(0)) {
+      if (input.kind === 'readIndex') {
+        const key = Buffer.from(input.ctx).toString('hex');
+        if (readBatch === undefined) {
+          readBatch = [];
+          g.readBatches.set(key, readBatch);
+          g.node.readIndex(input.ctx);
+        } else readBatch.push(key);
+        continue;
+      }
+      this.#handleInput(g, input);
+    }
     return steppedSnapshot;
   }
 
@@ -879,7 +894,7 @@ export class RaftHost {
       case 'campaign':
         node.campaign();
         return;
-      case 'readIndex':
+      case 'readIndex': // batched in #drain
         node.readIndex(input.ctx);
         return;
       case 'reportSnapshot':
@@ -1102,11 +1117,23 @@ export class RaftHost {
     }
     for (const rs of rd.readStates) {
       const key = Buffer.from(rs.requestCtx).toString('hex');
+      const batched = g.readBatches.get(key);
+      g.readBatches.delete(key);
       const w = g.readWaiters.get(key);
-      if (w === undefined) continue;
-      g.readWaiters.delete(key);
-      g.pendingReads.push({ index: rs.index, resolve: w.resolve, reject: w.reject });
+      if (w !== undefined) {
+        g.readWaiters.delete(key);
+        g.pendingReads.push({ index: rs.index, resolve: w.resolve, reject: w.reject });
+      }
+      if (batched === undefined) continue;
+      for (const k of batched) {
+        const bw = g.readWaiters.get(k);
+        if (bw === undefined) continue; // timed out
+        g.readWaiters.delete(k);
+        g.pendingReads.push({ index: rs.index, resolve: bw.resolve, reject: bw.reject });
+      }
     }
+    // Contexts the core dropped (no leader, leader change) never come back: their readers time out.
+    if (g.readWaiters.size === 0 && g.readBatches.size > 0) g.readBatches.clear();
     if (g.pendingReads.length > 0) {
       const still: typeof g.pendingReads = [];
       for (const r of g.pendingReads) {
@@ -1693,6 +1720,7 @@ export class RaftHost {
     g.waiters.clear();
     for (const w of g.readWaiters.values()) w.reject(err);
     g.readWaiters.clear();
+    g.readBatches.clear();
     for (const r of g.pendingReads.splice(0)) r.reject(err);
     for (const input of g.inputs.splice(0)) {
       if (input.kind === 'propose' || input.kind === 'confChange') input.waiter.reject(err);

@@ -73,6 +73,8 @@ export class Replica {
 
   readonly waiters = new Map<number, Waiter>();
   readonly readWaiters = new Map<string, { resolve(index: number): void; reject(e: Error): void }>();
+  /** ReadIndex batching: core read context (hex) → the other readers' contexts it also answers. */
+  readonly readBatches = new Map<string, string[]>();
   /** Read points waiting for applied >= index. */
   readonly pendingReads: Array<{ index: number; resolve(index: number): void; reject(e: Error): void }> = [];
 

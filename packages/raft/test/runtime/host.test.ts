@@ -126,4 +126,24 @@ describe('RaftHost over the in-memory transport', () => {
     await c.settle();
     expect(await r).toBeGreaterThanOrEqual(idx);
   });
+
+  test('reads queued together share one ReadIndex round and each sees every write acknowledged before it', async () => {
+    c = new TestCluster();
+    await c.start([1, 2, 3]);
+    await c.createGroup(1, [1, 2, 3]);
+    const leader = await c.waitForLeader(1);
+    const idx = await c.propose(1, 'w1');
+    const before = c.host(leader).stats.messagesSent;
+    const reads = Array.from({ length: 50 }, () => c.host(leader).readIndex(1));
+    await c.settle();
+    for (const r of reads) expect(await r).toBeGreaterThanOrEqual(idx);
+    // One heartbeat round to 2 followers (plus slack for a tick), not 50.
+    expect(c.host(leader).stats.messagesSent - before).toBeLessThan(10);
+    const idx2 = await c.propose(1, 'w2');
+    // A follower's reads are batched too (one forwarded ReadIndex) and see the second write.
+    const follower = [1, 2, 3].find((n) => n !== leader) as number;
+    const freads = Array.from({ length: 20 }, () => c.host(follower).readIndex(1));
+    await c.settle();
+    for (const r of freads) expect(await r).toBeGreaterThanOrEqual(idx2);
+  });
 });
