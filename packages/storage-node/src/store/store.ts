@@ -793,10 +793,17 @@ export class Store {
         this.#host.transferLeader(id, target.replicaId);
         led.push(id);
       }
-      const deadline = Date.now() + (opts.transferTimeoutMs ?? 2000);
+      const startMs = Date.now();
+      const deadline = startMs + (opts.transferTimeoutMs ?? 2000);
       while (led.some((id) => this.#host.status(id).role === 'leader') && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 20));
       }
+      const kept = led.filter((id) => this.#host.status(id).role === 'leader').length;
+      // Operators (and the SIGTERM test) read this line: shards left to an election are `kept`.
+      this.#log.info(
+        { led: led.length, transferred: led.length - kept, kept, tookMs: Date.now() - startMs },
+        'leaderships handed over',
+      );
     }
     this.#closed = true;
     await this.#host.close(opts.abrupt === true ? { abrupt: true } : {});

@@ -153,7 +153,7 @@ export class MiniRouter {
   /** Every NOT_LEADER hint address seen, to check they are service addresses. */
   readonly hintAddresses: string[] = [];
 
-  constructor(private readonly cluster: PdCluster) {}
+  constructor(private readonly cluster: Pick<PdCluster, 'shardMap'>) {}
 
   async refresh(): Promise<pdpb.ShardMap> {
     const map = await this.cluster.shardMap();
