@@ -68,6 +68,7 @@ export {
   type NodeStats,
   type ShardId,
   type ShardReportData,
+  type StaleReplica,
   Store,
   type StoreConfig,
   toOmniError,

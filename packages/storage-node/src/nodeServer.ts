@@ -4,7 +4,7 @@ import { GrpcTransport, LevelEngine, type Logger, noopLogger, type RaftHostConfi
 import { HealthImplementation } from 'grpc-health-check';
 import { DEFAULT_MAX_VALUE_BYTES, MAX_KEY_BYTES } from './kv/buildCommand.js';
 import { PdClient } from './pd/pdClient.js';
-import { Store, toOmniError } from './store/store.js';
+import { type StaleReplica, Store, toOmniError } from './store/store.js';
 
 export interface NodeOptions {
   readonly nodeId: number;
@@ -126,6 +126,12 @@ export function nodeAdminService(store: Store): nodepb.NodeAdminServer {
       store.setFaults(call.request);
       cb(null, {});
     },
+    destroyReplica: (call, cb) => {
+      store.destroyReplica(call.request).then(
+        (destroyed) => cb(null, { destroyed }),
+        (err: unknown) => cb(null, { error: errorPb(err), destroyed: false }),
+      );
+    },
   };
 }
 
@@ -145,7 +151,36 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   const log = base.child({ nodeId: opts.nodeId });
   const engine = await LevelEngine.open(opts.dataDir);
   const transport = new GrpcTransport({ nodeId: opts.nodeId, listenAddress: opts.raftListen, logger: base });
+  const peerAdmins = new Map<string, nodepb.NodeAdminClient>();
   let store: Store;
+  /** Sends a stale replica's node the leader's descriptor: the proof it needs to destroy the replica. */
+  const destroyStale = (stale: StaleReplica): void => {
+    const address = store.serviceAddressOf(stale.nodeId);
+    if (address === undefined) {
+      log.warn({ shardId: stale.shard.id, staleNodeId: stale.nodeId }, 'stale replica on a node of unknown address');
+      return;
+    }
+    let admin = peerAdmins.get(address);
+    if (admin === undefined) {
+      admin = new nodepb.NodeAdminClient(address, grpc.credentials.createInsecure());
+      peerAdmins.set(address, admin);
+    }
+    admin.destroyReplica(
+      { shard: stale.shard, replicaId: stale.replicaId },
+      new grpc.Metadata(),
+      { deadline: new Date(Date.now() + 5000) },
+      (err, res) => {
+        if (err !== null || res?.error !== undefined) {
+          log.warn(
+            { shardId: stale.shard.id, staleNodeId: stale.nodeId, err: err?.message ?? res?.error?.message },
+            'DestroyReplica of a stale replica failed; retried when it is heard again',
+          );
+        } else if (res?.destroyed === true) {
+          log.info({ shardId: stale.shard.id, staleNodeId: stale.nodeId }, 'stale replica destroyed on its node');
+        }
+      },
+    );
+  };
   try {
     store = await Store.open({
       nodeId: opts.nodeId,
@@ -154,6 +189,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
       logger: base,
       limits: { maxKeyBytes: MAX_KEY_BYTES, maxValueBytes: opts.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES },
       onPeerAddress: (nodeId, address) => transport.setPeer(nodeId, address),
+      onStaleReplica: destroyStale,
       ...(opts.raft !== undefined ? { raft: opts.raft } : {}),
       ...(opts.sweepIntervalMs !== undefined ? { sweepIntervalMs: opts.sweepIntervalMs } : {}),
     });
@@ -228,6 +264,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
         });
       }
       server.forceShutdown();
+      for (const a of peerAdmins.values()) a.close();
       await engine.close();
       log.info({}, 'storage node stopped');
     },

@@ -102,6 +102,19 @@ export interface StoreConfig {
   readonly defaultTimeoutMs?: number;
   /** Called when a peer's Raft address becomes known (CreateShard / ChangeReplicas). */
   readonly onPeerAddress?: (nodeId: number, address: string) => void;
+  /**
+   * Called when a replica this node LEADS hears a request from a replica outside its applied
+   * membership (the runtime's `onStalePeer`): `shard` is the leader's descriptor, the proof of the
+   * removal that the stale replica's node needs (NodeAdmin.DestroyReplica). Rate-limited by the runtime.
+   */
+  readonly onStaleReplica?: (stale: StaleReplica) => void;
+}
+
+/** A replica removed from a shard that has not learnt it, and the descriptor proving the removal. */
+export interface StaleReplica {
+  readonly nodeId: number;
+  readonly replicaId: number;
+  readonly shard: common.ShardDescriptor;
 }
 
 /**
@@ -170,6 +183,21 @@ export class Store {
       stateMachine: (groupId, descriptor) => store.#createStateMachine(groupId, descriptor),
       onUnknownGroup: (info) => store.#expected.has(info.groupId),
       onReplicaRemoved: (info) => store.#scheduleDestroy(info.groupId, 'removed by conf change'),
+      onStalePeer: (info) => {
+        const sm = store.replicas.get(info.groupId);
+        // Only a leader's membership is authoritative (a lagging follower may not know an AddNode yet).
+        if (
+          !info.localIsLeader ||
+          sm === undefined ||
+          sm.descriptor.replicas.some((r) => r.replicaId === info.fromReplicaId)
+        )
+          return;
+        store.#log.info(
+          { shardId: info.groupId, staleReplicaId: info.fromReplicaId, staleNodeId: info.fromNodeId },
+          'stale replica heard; sending proof of its removal',
+        );
+        config.onStaleReplica?.({ nodeId: info.fromNodeId, replicaId: info.fromReplicaId, shard: sm.descriptor });
+      },
     });
     await store.#finishPendingSplits();
     const sweepMs = config.sweepIntervalMs ?? 1000;
@@ -428,6 +456,38 @@ export class Store {
     this.#log.info({ shardId: d.id, replicaId: self.replicaId, start: d.start, end: d.end }, 'shard replica created');
   }
 
+  /**
+   * DestroyReplica: destroys this node's replica of `shard.id` when `shard` PROVES its removal — same
+   * shard, a strictly newer conf_ver than the local descriptor, and no longer listing the local
+   * replica id (replica ids are never reused, so such a descriptor can only come after the removal).
+   * Returns false when there is nothing to destroy (no replica, or a different replica id than asked).
+   * A replica still waiting for its first snapshot (created for a learner add) is never destroyed here.
+   */
+  async destroyReplica(req: nodepb.DestroyReplicaRequest): Promise<boolean> {
+    const d = req.shard;
+    if (d === undefined) throw new OmniError('INVALID_ARGUMENT', 'DestroyReplica needs a shard descriptor');
+    if (!this.#host.hasGroup(d.id)) return false;
+    const existing = this.#host.status(d.id).replicaId;
+    if (req.replicaId !== 0 && req.replicaId !== existing) return false;
+    const local = this.replicas.get(d.id)?.descriptor;
+    const proven =
+      this.#removed.has(d.id) ||
+      (local !== undefined &&
+        local.end > local.start &&
+        !this.#expected.has(d.id) &&
+        !d.replicas.some((r) => r.replicaId === existing) &&
+        (d.epoch?.confVer ?? 0) > (local.epoch?.confVer ?? 0));
+    if (!proven) {
+      throw new OmniError(
+        'INVALID_ARGUMENT',
+        `descriptor of shard ${d.id} (confVer ${d.epoch?.confVer ?? 0}) does not prove replica ${existing} was removed`,
+        local !== undefined ? { currentShard: local } : {},
+      );
+    }
+    await this.#destroy(d.id, `removal proven by descriptor confVer ${d.epoch?.confVer ?? 0}`);
+    return true;
+  }
+
   /** SplitShard proposes Split through the shard's own log; returns both descriptors once applied here. */
   async splitShard(
     req: nodepb.SplitShardRequest,
@@ -641,6 +701,11 @@ export class Store {
   setFaults(req: nodepb.SetFaultsRequest): void {
     this.#transport.setPartitioned(req.partitionedNodes);
     this.#log.warn({ partitioned: req.partitionedNodes }, 'raft faults set');
+  }
+
+  /** A peer's SERVICE address (from PD), when known. */
+  serviceAddressOf(nodeId: number): string | undefined {
+    return this.#serviceAddresses.get(nodeId);
   }
 
   /** Address of a node's Raft transport, when known. */

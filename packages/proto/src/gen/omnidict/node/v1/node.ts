@@ -248,6 +248,19 @@ export interface SetFaultsRequest {
 export interface SetFaultsResponse {
 }
 
+export interface DestroyReplicaRequest {
+  shard?: ShardDescriptor | undefined;
+  replicaId: number;
+}
+
+export interface DestroyReplicaResponse {
+  error?:
+    | Error
+    | undefined;
+  /** False when there was nothing to destroy (no such replica here: already gone). */
+  destroyed: boolean;
+}
+
 function createBaseScanShardRequest(): ScanShardRequest {
   return { pattern: "", afterKey: Buffer.alloc(0), afterPos: 0, hasAfter: false, limit: 0, keysOnly: false };
 }
@@ -2985,6 +2998,182 @@ export const SetFaultsResponse: MessageFns<SetFaultsResponse> = {
   },
 };
 
+function createBaseDestroyReplicaRequest(): DestroyReplicaRequest {
+  return { shard: undefined, replicaId: 0 };
+}
+
+export const DestroyReplicaRequest: MessageFns<DestroyReplicaRequest> = {
+  encode(message: DestroyReplicaRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.shard !== undefined) {
+      ShardDescriptor.encode(message.shard, writer.uint32(10).fork()).join();
+    }
+    if (message.replicaId !== 0) {
+      writer.uint32(16).uint64(message.replicaId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DestroyReplicaRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDestroyReplicaRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.shard = ShardDescriptor.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.replicaId = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DestroyReplicaRequest {
+    return {
+      shard: isSet(object.shard) ? ShardDescriptor.fromJSON(object.shard) : undefined,
+      replicaId: isSet(object.replicaId)
+        ? globalThis.Number(object.replicaId)
+        : isSet(object.replica_id)
+        ? globalThis.Number(object.replica_id)
+        : 0,
+    };
+  },
+
+  toJSON(message: DestroyReplicaRequest): unknown {
+    const obj: any = {};
+    if (message.shard !== undefined) {
+      obj.shard = ShardDescriptor.toJSON(message.shard);
+    }
+    if (message.replicaId !== 0) {
+      obj.replicaId = Math.round(message.replicaId);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DestroyReplicaRequest>, I>>(base?: I): DestroyReplicaRequest {
+    return DestroyReplicaRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DestroyReplicaRequest>, I>>(object: I): DestroyReplicaRequest {
+    const message = createBaseDestroyReplicaRequest();
+    message.shard = (object.shard !== undefined && object.shard !== null)
+      ? ShardDescriptor.fromPartial(object.shard)
+      : undefined;
+    message.replicaId = object.replicaId ?? 0;
+    return message;
+  },
+};
+
+function createBaseDestroyReplicaResponse(): DestroyReplicaResponse {
+  return { error: undefined, destroyed: false };
+}
+
+export const DestroyReplicaResponse: MessageFns<DestroyReplicaResponse> = {
+  encode(message: DestroyReplicaResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.error !== undefined) {
+      Error.encode(message.error, writer.uint32(10).fork()).join();
+    }
+    if (message.destroyed !== false) {
+      writer.uint32(16).bool(message.destroyed);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DestroyReplicaResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDestroyReplicaResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.error = Error.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.destroyed = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DestroyReplicaResponse {
+    return {
+      error: isSet(object.error) ? Error.fromJSON(object.error) : undefined,
+      destroyed: isSet(object.destroyed) ? globalThis.Boolean(object.destroyed) : false,
+    };
+  },
+
+  toJSON(message: DestroyReplicaResponse): unknown {
+    const obj: any = {};
+    if (message.error !== undefined) {
+      obj.error = Error.toJSON(message.error);
+    }
+    if (message.destroyed !== false) {
+      obj.destroyed = message.destroyed;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DestroyReplicaResponse>, I>>(base?: I): DestroyReplicaResponse {
+    return DestroyReplicaResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DestroyReplicaResponse>, I>>(object: I): DestroyReplicaResponse {
+    const message = createBaseDestroyReplicaResponse();
+    message.error = (object.error !== undefined && object.error !== null) ? Error.fromPartial(object.error) : undefined;
+    message.destroyed = object.destroyed ?? false;
+    return message;
+  },
+};
+
 /**
  * Requests from routers to storage nodes travel on one long-lived stream per router-node pair,
  * in batches. Each request names its shard and epoch in `header`.
@@ -3081,6 +3270,22 @@ export const NodeAdminService = {
     responseSerialize: (value: SetFaultsResponse): Buffer => Buffer.from(SetFaultsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SetFaultsResponse => SetFaultsResponse.decode(value),
   },
+  /**
+   * Destroys this node's replica `replica_id` of `shard.id` when `shard` proves it was removed: a
+   * descriptor of the same shard (from PD or the shard's leader) with a newer conf_ver that no
+   * longer lists the replica. Without that proof the answer is INVALID_ARGUMENT and nothing changes.
+   */
+  destroyReplica: {
+    path: "/omnidict.node.v1.NodeAdmin/DestroyReplica" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DestroyReplicaRequest): Buffer =>
+      Buffer.from(DestroyReplicaRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DestroyReplicaRequest => DestroyReplicaRequest.decode(value),
+    responseSerialize: (value: DestroyReplicaResponse): Buffer =>
+      Buffer.from(DestroyReplicaResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DestroyReplicaResponse => DestroyReplicaResponse.decode(value),
+  },
 } as const;
 
 export interface NodeAdminServer extends UntypedServiceImplementation {
@@ -3092,6 +3297,12 @@ export interface NodeAdminServer extends UntypedServiceImplementation {
   listShards: handleUnaryCall<ListShardsRequest, ListShardsResponse>;
   /** Test and chaos hook: drop Raft traffic to/from the given peer nodes until cleared. */
   setFaults: handleUnaryCall<SetFaultsRequest, SetFaultsResponse>;
+  /**
+   * Destroys this node's replica `replica_id` of `shard.id` when `shard` proves it was removed: a
+   * descriptor of the same shard (from PD or the shard's leader) with a newer conf_ver that no
+   * longer lists the replica. Without that proof the answer is INVALID_ARGUMENT and nothing changes.
+   */
+  destroyReplica: handleUnaryCall<DestroyReplicaRequest, DestroyReplicaResponse>;
 }
 
 export interface NodeAdminClient extends Client {
@@ -3186,6 +3397,26 @@ export interface NodeAdminClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: SetFaultsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Destroys this node's replica `replica_id` of `shard.id` when `shard` proves it was removed: a
+   * descriptor of the same shard (from PD or the shard's leader) with a newer conf_ver that no
+   * longer lists the replica. Without that proof the answer is INVALID_ARGUMENT and nothing changes.
+   */
+  destroyReplica(
+    request: DestroyReplicaRequest,
+    callback: (error: ServiceError | null, response: DestroyReplicaResponse) => void,
+  ): ClientUnaryCall;
+  destroyReplica(
+    request: DestroyReplicaRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DestroyReplicaResponse) => void,
+  ): ClientUnaryCall;
+  destroyReplica(
+    request: DestroyReplicaRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DestroyReplicaResponse) => void,
   ): ClientUnaryCall;
 }
 
