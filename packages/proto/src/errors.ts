@@ -1,4 +1,4 @@
-import { Metadata, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
+import { status as GrpcStatus, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { Error as ErrorCodec, type Error as ErrorPb, type ShardDescriptor } from './gen/omnidict/v1/common.js';
 
 /**

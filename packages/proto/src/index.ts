@@ -3,11 +3,6 @@
  * ts-proto (`pnpm gen`) and never edited by hand; this module re-exports it by package.
  */
 
-export * as nodepb from './gen/omnidict/node/v1/node.js';
-export * as pdpb from './gen/omnidict/pd/v1/pd.js';
-export * as raftpb from './gen/omnidict/raft/v1/raft.js';
-export * as common from './gen/omnidict/v1/common.js';
-export * as kv from './gen/omnidict/v1/kv.js';
 export {
   CODE_METADATA_KEY,
   ERROR_CODES,
@@ -18,4 +13,9 @@ export {
   OmniError,
   toServiceError,
 } from './errors.js';
+export * as nodepb from './gen/omnidict/node/v1/node.js';
+export * as pdpb from './gen/omnidict/pd/v1/pd.js';
+export * as raftpb from './gen/omnidict/raft/v1/raft.js';
+export * as common from './gen/omnidict/v1/common.js';
+export * as kv from './gen/omnidict/v1/kv.js';
 export { evenRanges, murmur3, RING_SIZE, ringPosition } from './ring.js';
