@@ -53,6 +53,7 @@ export {
 } from './kv/kvStateMachine.js';
 export { type AnyLevel, type BatchOp, chainedBatchWriter, levelReader, opsWriter } from './kv/levelAdapters.js';
 export { decodeRecord, encodeRecord, isExpired, type ValueRecord } from './kv/record.js';
+export { registerNodeMetrics } from './nodeMetrics.js';
 export { type NodeHandle, type NodeOptions, nodeAdminService, nodeKvService, startNode } from './nodeServer.js';
 export { PdClient, type PdClientOptions } from './pd/pdClient.js';
 export { FaultyTransport } from './store/faultyTransport.js';

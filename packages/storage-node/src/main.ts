@@ -11,6 +11,7 @@ import { Command, Option } from 'commander';
 import { pino } from 'pino';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { DEFAULT_MAX_VALUE_BYTES } from './kv/buildCommand.js';
+import { registerNodeMetrics } from './nodeMetrics.js';
 import { startNode } from './nodeServer.js';
 import { createReflection } from './reflection.js';
 
@@ -134,6 +135,7 @@ try {
         this.set(handle.store.replicas.size);
       },
     });
+    registerNodeMetrics(registry, handle.store);
     new Gauge({
       name: 'omnidict_node_shard_leaders',
       help: 'shards this node leads',

@@ -243,14 +243,24 @@ export class Store {
 
   // ------------------------------------------------------------------ NodeKV
 
+  /**
+   * Called once per executed NodeKV request with its op, outcome code ('OK' or an error code) and
+   * duration; the binary wires it to Prometheus. Must not throw.
+   */
+  requestObserver: ((op: string, code: string, durationMs: number) => void) | undefined;
+
   /** Executes one NodeKV request; never throws (errors are in the response). */
   async execute(req: nodepb.NodeRequest): Promise<nodepb.NodeResponse> {
+    const startedMs = this.requestObserver === undefined ? 0 : performance.now();
+    let response: nodepb.NodeResponse;
     try {
       const result = await this.#execute(req);
-      return { id: req.id, result };
+      response = { id: req.id, result };
     } catch (err) {
-      return { id: req.id, error: toOmniError(err).toProto(), result: undefined };
+      response = { id: req.id, error: toOmniError(err).toProto(), result: undefined };
     }
+    this.requestObserver?.(req.op?.$case ?? 'none', response.error?.code ?? 'OK', performance.now() - startedMs);
+    return response;
   }
 
   async #execute(req: nodepb.NodeRequest): Promise<nodepb.NodeResponse['result']> {
