@@ -9,6 +9,9 @@ import { CODE_METADATA_KEY, kv } from '@omnidict/proto';
 import { freePort } from '../../src/launcher/localCluster.js';
 import { E2eCluster, expectOneErrorLine, omnictl } from './harness.js';
 
+// The root jest config runs packages as projects, where a project's testTimeout does not apply.
+jest.setTimeout(120_000);
+
 const MAX_KEY = 4096;
 const MAX_VALUE = 1024 * 1024;
 

@@ -3,6 +3,9 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { CLI_MAIN, E2eCluster, expectOneErrorLine, isRunning, omnictl, waitFor } from './harness.js';
 
+// The root jest config runs packages as projects, where a project's testTimeout does not apply.
+jest.setTimeout(120_000);
+
 let cluster: E2eCluster;
 let foreground: ChildProcessWithoutNullStreams | undefined;
 

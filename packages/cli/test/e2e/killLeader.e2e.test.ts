@@ -5,6 +5,9 @@ import type { OmniClient, PdClient } from '@omnidict/client';
 import { pdpb } from '@omnidict/proto';
 import { E2eCluster, findLost, shardOf, sleep, Writer, waitFor, waitSettled } from './harness.js';
 
+// The root jest config runs packages as projects, where a project's testTimeout does not apply.
+jest.setTimeout(120_000);
+
 let cluster: E2eCluster;
 let client: OmniClient;
 let pd: PdClient;

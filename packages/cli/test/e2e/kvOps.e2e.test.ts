@@ -5,6 +5,9 @@ import path from 'node:path';
 import type { OmniClient } from '@omnidict/client';
 import { type CliResult, E2eCluster, expectOneErrorLine, sleep } from './harness.js';
 
+// The root jest config runs packages as projects, where a project's testTimeout does not apply.
+jest.setTimeout(120_000);
+
 let cluster: E2eCluster;
 let client: OmniClient;
 

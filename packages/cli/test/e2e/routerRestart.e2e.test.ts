@@ -2,6 +2,9 @@
 import type { OmniClient } from '@omnidict/client';
 import { E2eCluster, findLost, isRunning, Writer, waitFor } from './harness.js';
 
+// The root jest config runs packages as projects, where a project's testTimeout does not apply.
+jest.setTimeout(120_000);
+
 let cluster: E2eCluster;
 let client: OmniClient;
 
