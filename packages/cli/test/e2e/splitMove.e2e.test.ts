@@ -101,6 +101,26 @@ test('split then move a replica under a running writer loses no acknowledged wri
         `${lost.length} lost`,
     );
     expect(lost).toEqual([]);
+
+    // The same state through omnictl's admin commands.
+    const cliJson = async <T>(...args: string[]): Promise<T> => {
+      const r = await cluster.cli(['--json', ...args]);
+      expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+      return JSON.parse(r.stdout) as T;
+    };
+    const listed = await cliJson<{ id: number; replicas: { nodeId: number }[] }[]>('shard', 'list');
+    expect(listed).toHaveLength(3);
+    expect(listed.find((x) => x.id === shard.id)?.replicas.map((x) => x.nodeId)).toContain(to);
+    expect(await cliJson<{ id: number; state: string }>('operator', 'get', String(move.id))).toMatchObject({
+      id: move.id,
+      state: 'done',
+    });
+    const nodes = await cliJson<{ id: number; state: string }[]>('node', 'list');
+    expect(nodes.map((n) => `${n.id} ${n.state}`).sort()).toEqual(['1 up', '2 up', '3 up', '4 up']);
+    expect(await cliJson<{ shardCount: number; nodesUp: number }>('cluster', 'status')).toMatchObject({
+      shardCount: 3,
+      nodesUp: 4,
+    });
   } finally {
     await writer.stop();
   }
