@@ -24,7 +24,13 @@ class Child {
   #pending: Array<(r: BenchReply) => void> = [];
 
   constructor() {
-    this.proc = fork(join(here, 'runtimeBenchHost.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.proc = fork(join(here, 'runtimeBenchHost.js'), [], {
+      execArgv:
+        process.env.BENCH_CHILD_CPU_PROF_DIR === undefined
+          ? []
+          : ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CHILD_CPU_PROF_DIR}`],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     this.proc.on('message', (r: BenchReply) => {
       if (r.type === 'error') {
         console.error(`bench host error: ${r.message}`);
@@ -130,7 +136,10 @@ async function main(): Promise<void> {
     }
   } finally {
     for (const c of children) {
+      const exited = new Promise((r) => c.proc.once('exit', r));
       await Promise.race([c.call({ type: 'stop' }), sleep(3_000)]);
+      // A child under --cpu-prof writes its profile while exiting: give it time.
+      await Promise.race([exited, sleep(10_000)]);
       c.proc.kill('SIGKILL');
     }
     rmSync(dir, { recursive: true, force: true });

@@ -90,6 +90,15 @@ export interface RaftHostConfig {
   /** Quiesce idle groups (default true). */
   readonly quiesce?: boolean;
   /**
+   * How `readIndex` confirms leadership. `safe` (default): one heartbeat round per batch of reads
+   * (§6.4 ReadIndex). `leaseBased`: answered from the leader's commit index with no round trip,
+   * trusting the check-quorum leader lease — which relies on bounded clock drift AND on the
+   * process not being paused (GC, SIGSTOP, an overloaded machine) for longer than the lease: a
+   * paused leader that resumes may serve a stale read before it notices it was deposed. Opt in only
+   * where that cannot happen.
+   */
+  readonly readOnly?: 'safe' | 'leaseBased';
+  /**
    * Called for a message to a group this host does not have. Return true to create an empty
    * (uninitialized) replica that a snapshot will fill — e.g. a learner being added here. The KV node
    * must refuse when the group's range overlaps a local replica that has not applied its split yet.
@@ -313,6 +322,7 @@ export class RaftHost {
   readonly #maxGroupsPerTurn: number;
   readonly #maxProposalBytes: number;
   readonly #quiesceEnabled: boolean;
+  readonly #readOnly: 'safe' | 'leaseBased';
   readonly #onUnknownGroup: ((info: UnknownGroupInfo) => boolean) | undefined;
   readonly #onReplicaRemoved: ((info: ReplicaRemovedInfo) => void) | undefined;
   readonly #onStalePeer: ((info: StalePeerInfo) => void) | undefined;
@@ -360,6 +370,7 @@ export class RaftHost {
     this.#maxGroupsPerTurn = config.maxGroupsPerTurn ?? 4096;
     this.#maxProposalBytes = config.maxProposalBytes ?? 8 << 20;
     this.#quiesceEnabled = config.quiesce ?? true;
+    this.#readOnly = config.readOnly ?? 'safe';
     this.#onUnknownGroup = config.onUnknownGroup;
     this.#onReplicaRemoved = config.onReplicaRemoved;
     this.#onStalePeer = config.onStalePeer;
@@ -720,7 +731,7 @@ export class RaftHost {
       maxInflightMsgs: this.#maxInflight,
       checkQuorum: true,
       preVote: true,
-      readOnlyOption: 'safe',
+      readOnlyOption: this.#readOnly,
       rng: this.#rng,
       logger: log,
     });

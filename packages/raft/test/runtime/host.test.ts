@@ -127,6 +127,20 @@ describe('RaftHost over the in-memory transport', () => {
     expect(await r).toBeGreaterThanOrEqual(idx);
   });
 
+  test('readOnly leaseBased answers reads from the leader lease without a heartbeat round', async () => {
+    c = new TestCluster({ hostConfig: { readOnly: 'leaseBased' } });
+    await c.start([1, 2, 3]);
+    await c.createGroup(1, [1, 2, 3]);
+    const leader = await c.waitForLeader(1);
+    const idx = await c.propose(1, 'w');
+    await c.settle();
+    const before = c.host(leader).stats.messagesSent;
+    const reads = Array.from({ length: 5 }, () => c.host(leader).readIndex(1));
+    await c.settle();
+    for (const r of reads) expect(await r).toBeGreaterThanOrEqual(idx);
+    expect(c.host(leader).stats.messagesSent - before).toBe(0);
+  });
+
   test('reads queued together share one ReadIndex round and each sees every write acknowledged before it', async () => {
     c = new TestCluster();
     await c.start([1, 2, 3]);
