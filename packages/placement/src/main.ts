@@ -4,9 +4,11 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { Server } from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
+import { registerRaftMetrics } from '@omnidict/raft/runtime';
 import { Command, Option } from 'commander';
 import pino from 'pino';
 import { collectDefaultMetrics, register } from 'prom-client';
+import { registerPdRequestMetrics } from './pdMetrics.js';
 import type { PdLoggerFull } from './pdServer.js';
 import { startPd } from './pdServer.js';
 
@@ -131,8 +133,10 @@ async function main(): Promise<void> {
 
   const logger = pino({ level: o.logLevel, base: { service: 'omnidict-pd' } });
   const protoRoot = o.protoRoot ?? path.resolve(path.dirname(process.argv[1] ?? '.'), '../../proto/proto');
+  const observeRequest = o.metricsPort > 0 ? registerPdRequestMetrics(register) : undefined;
   const pd = await startPd({
     id: o.id,
+    ...(observeRequest !== undefined ? { observeRequest } : {}),
     listen: o.listen,
     ...(o.advertise !== undefined ? { advertise: o.advertise } : {}),
     peers: parsePeers(o.peers),
@@ -152,6 +156,7 @@ async function main(): Promise<void> {
   let metrics: ReturnType<typeof createServer> | undefined;
   if (o.metricsPort > 0) {
     collectDefaultMetrics({ prefix: 'omnidict_pd_' });
+    registerRaftMetrics(register, pd.raftStats);
     metrics = createServer((req, res) => {
       if (req.url !== '/metrics') {
         res.statusCode = 404;

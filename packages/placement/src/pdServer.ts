@@ -1,8 +1,9 @@
 import * as grpc from '@grpc/grpc-js';
 import { type common, OmniError, pdpb } from '@omnidict/proto';
-import type { KvEngine } from '@omnidict/raft/runtime';
+import type { HostStats, KvEngine } from '@omnidict/raft/runtime';
 import { GrpcTransport, LevelEngine, MemoryEngine, RaftHost, RuntimeError } from '@omnidict/raft/runtime';
 import { HealthImplementation } from 'grpc-health-check';
+import { instrumentUnary, type PdRequestObserver } from './instrumentUnary.js';
 import { GrpcNodeAdmin } from './operators/grpcNodeAdmin.js';
 import type { NodeAdminApi } from './operators/nodeAdminApi.js';
 import type { OperatorParams } from './operators/operatorTypes.js';
@@ -56,6 +57,8 @@ export interface PdOptions {
   readonly logger?: PdLoggerFull;
   /** Hook to add reflection (or other services) to the server before it starts. */
   readonly configureServer?: (server: grpc.Server) => void;
+  /** Sees every answered unary PD RPC (method, code, duration); the binary wires it to Prometheus. */
+  readonly observeRequest?: PdRequestObserver;
 }
 
 export interface PdHandle {
@@ -70,6 +73,8 @@ export interface PdHandle {
   leaderAddress(): string;
   /** The replicated state as applied here (read only). */
   readonly state: PdState;
+  /** The Raft runtime's counters (fsyncs, applied entries, messages), for metrics. */
+  readonly raftStats: Readonly<HostStats>;
   /** Tells the transport where a peer's Raft endpoint is (for peers started on port 0). */
   setRaftPeer(id: number, address: string): void;
   /** Graceful by default; `abrupt` simulates a crash (no more writes or messages). */
@@ -136,6 +141,7 @@ export async function startPd(options: PdOptions): Promise<PdHandle> {
     address: server.address,
     raftAddress: raftListen.replace(/:0$/, `:${transport.port}`),
     state: sm.state,
+    raftStats: host.stats,
     isLeader: () => server.isLeader(),
     leaderAddress: () => server.leaderAddress(),
     setRaftPeer: (id, address) => transport.setPeer(id, address),
@@ -198,7 +204,7 @@ class PdServer {
   }
 
   async start(): Promise<void> {
-    this.#grpc.addService(pdpb.PDService, this.#service());
+    this.#grpc.addService(pdpb.PDService, instrumentUnary(this.#service(), this.#o.observeRequest));
     this.#health.addToServer(this.#grpc);
     this.#o.configureServer?.(this.#grpc);
     const port = await new Promise<number>((resolve, reject) =>

@@ -1,17 +1,6 @@
+import { registerRaftMetrics } from '@omnidict/raft/runtime';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Store } from './store/store.js';
-
-/** Raft runtime counters exported from `RaftHost.stats`, as Prometheus counters. */
-const RAFT_COUNTERS = [
-  ['turns', 'omnidict_raft_scheduler_turns_total', 'scheduler turns (batches of ready groups handled)'],
-  ['syncWrites', 'omnidict_raft_fsyncs_total', 'synced (fsync) batches written by the group-commit scheduler'],
-  ['appliedEntries', 'omnidict_raft_applied_entries_total', 'committed entries applied, all groups'],
-  ['batchesSent', 'omnidict_raft_message_batches_sent_total', 'transport batches sent to peers'],
-  ['messagesSent', 'omnidict_raft_messages_sent_total', 'Raft messages and coalesced heartbeats sent'],
-  ['inboundDropped', 'omnidict_raft_inbound_dropped_total', 'inbound messages dropped by full receive queues'],
-  ['snapshotsSent', 'omnidict_raft_snapshots_sent_total', 'snapshots streamed to peers'],
-  ['snapshotsInstalled', 'omnidict_raft_snapshots_installed_total', 'snapshots installed'],
-] as const;
 
 /**
  * Registers a storage node's metrics: NodeKV request counts and latencies by op and outcome code,
@@ -36,15 +25,5 @@ export function registerNodeMetrics(registry: Registry, store: Store): void {
     requests.inc({ op, code });
     latency.observe({ op }, durationMs / 1000);
   };
-  for (const [field, name, help] of RAFT_COUNTERS) {
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.inc(store.host.stats[field]);
-      },
-    });
-  }
+  registerRaftMetrics(registry, store.host.stats);
 }

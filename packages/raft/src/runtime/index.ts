@@ -54,3 +54,4 @@ export type {
 export { decodeSnapshotChunk, destroyRanges, installRanges, snapshotRanges } from './stateMachine.js';
 export type { Transport, TransportHandler } from './transport.js';
 export type { GroupId, NodeId, PeerSpec, ReplicaId } from './types.js';
+export { registerRaftMetrics } from './promMetrics.js';
