@@ -219,6 +219,12 @@ interface TurnWork {
   readonly sentEarly: Set<Message>;
 }
 
+/** A Ready whose Raft log writes are in the turn's log batch; apply state/descriptor after a snapshot install. */
+interface LoggedWork extends TurnWork {
+  readonly applyState: ApplyState;
+  readonly descriptor: Uint8Array | undefined;
+}
+
 interface PreparedWork extends TurnWork {
   readonly applyState: ApplyState;
   readonly results: Array<{ index: number; term: number; result: unknown }>;
@@ -285,9 +291,11 @@ function toRuntimeError(e: unknown, g: Replica): Error {
  * - Scheduler: each replica has flags (ticks, inbox, inputs); an event queues it once in the run
  *   queue. A setImmediate-driven loop drains up to `maxGroupsPerTurn` replicas per turn, collects
  *   their Readys, and handles them together.
- * - Group commit: the Raft writes (entries, hard state) of every replica in the turn, their applied
- *   data and apply states go into ONE `write(ops, { sync })`. Messages are sent, proposals resolved
- *   and Readys advanced only after it resolves. At most one scheduler write is in flight.
+ * - Group commit: the Raft writes (entries, hard state) of every replica in the turn go into ONE
+ *   `write(ops, { sync })`; leaders' appends/heartbeats (Ready.earlyMessages) leave before it,
+ *   every other message once it is durable. The committed entries' applied data and apply states
+ *   are computed while it is in flight and written after it in ONE unsynced atomic batch; then
+ *   proposals resolve and Readys advance. At most one scheduler turn is in flight.
  * - Quiescence: a leader with nothing in flight stops ticking and tells its followers, which stop
  *   too. A proposal or message wakes a group; a follower also wakes when its leader's process has
  *   not been heard from for an election timeout (processes exchange keepalives on the transport).
@@ -822,18 +830,37 @@ export class RaftHost {
         }
       }
       this.#flush(early);
-      const prepared: PreparedWork[] = [];
-      const ops: KvOp[] = [];
+      // 1. The Raft log writes of every group (entries, hard state, snapshot completion): ONE
+      //    batch, synced if any Ready needs it. Applying runs while it is in flight.
+      const logOps: KvOp[] = [];
+      const logged: LoggedWork[] = [];
       let sync = false;
       for (const w of work) {
-        prepared.push(await this.#prepare(w, ops));
+        logged.push(await this.#prepareLog(w, logOps));
         if (w.rd.mustSync) sync = true;
         if (this.#closed) return;
       }
-      if (ops.length > 0) {
-        await this.#engine.write(ops, { sync });
-        if (sync) this.stats.syncWrites++;
+      const logWrite = logOps.length > 0 ? this.#engine.write(logOps, { sync }) : Promise.resolve();
+      logWrite.catch(() => {}); // awaited below; do not report it as unhandled meanwhile
+      // 2. Apply committed entries (the state machines read through the engine, which holds every
+      //    earlier apply) into a second batch: data, apply state and truncation stay atomic.
+      const applyOps: KvOp[] = [];
+      const prepared: PreparedWork[] = [];
+      for (const l of logged) {
+        prepared.push(await this.#prepareApply(l, applyOps));
+        if (this.#closed) return;
       }
+      await logWrite;
+      if (sync) this.stats.syncWrites++;
+      if (this.#closed) return;
+      // 3. The Ready contract's step 2 needs only the log durable: acks and votes leave now, not
+      //    after the apply batch.
+      for (const p of prepared) this.#routeMessages(p, outbox);
+      this.#flush(outbox);
+      outbox.clear();
+      // 4. The apply batch. Unsynced: committed entries are durable in the log, so a crash that
+      //    loses it only re-applies them at restart (LevelDB orders it before any later synced write).
+      if (applyOps.length > 0) await this.#engine.write(applyOps, { sync: false });
       if (this.#closed) return;
       for (const p of prepared) this.#finish(p, outbox);
     }
@@ -918,17 +945,20 @@ export class RaftHost {
   }
 
   /**
-   * prepare adds one Ready's durable effects to the turn's batch: snapshot install (its non-atomic
-   * part runs now, behind a durable intent), entries, hard state, the state machine's writes for
-   * committed entries, the new apply state and log truncation.
+   * prepareLog adds one Ready's Raft log effects to the turn's log batch: snapshot install (its
+   * non-atomic part runs now, behind a durable intent; the completing ops go in the batch),
+   * entries (and deletes of a replaced suffix), hard state.
    */
-  async #prepare(w: TurnWork, ops: KvOp[]): Promise<PreparedWork> {
+  async #prepareLog(w: TurnWork, ops: KvOp[]): Promise<LoggedWork> {
     const { g, rd } = w;
     const gid = g.groupId;
     let applyState = g.applyState;
     let descriptor = g.descriptor;
-    let applyStateDirty = g.applyStateUnsaved;
-    g.applyStateUnsaved = false;
+    if (g.applyStateUnsaved) {
+      // An uninitialized replica: its apply state (which names it) must be as durable as its vote.
+      ops.push({ type: 'put', key: applyStateKey(gid), value: encodeApplyState(applyState) });
+      g.applyStateUnsaved = false;
+    }
     // Index of the last entry currently on disk, to delete entries a snapshot or a conflict replaces.
     let diskLast = g.mirror.lastIndex();
     if (rd.snapshot !== undefined) {
@@ -958,6 +988,18 @@ export class RaftHost {
     if (rd.hardState !== undefined) {
       ops.push({ type: 'put', key: hardStateKey(gid), value: encodeHardState(rd.hardState) });
     }
+    return { ...w, applyState, descriptor };
+  }
+
+  /**
+   * prepareApply adds one Ready's applied effects to the apply batch: the state machine's writes for
+   * committed entries, the new apply state and log truncation.
+   */
+  async #prepareApply(l: LoggedWork, ops: KvOp[]): Promise<PreparedWork> {
+    const { g, rd } = l;
+    const gid = g.groupId;
+    let { applyState, descriptor } = l;
+    let applyStateDirty = false;
     const results: PreparedWork['results'] = [];
     let removedSelfAt = 0;
     let farewells: readonly Farewell[] = [];
@@ -985,7 +1027,7 @@ export class RaftHost {
       applyStateDirty = true;
     }
     if (applyStateDirty) ops.push({ type: 'put', key: applyStateKey(gid), value: encodeApplyState(applyState) });
-    return { ...w, applyState, results, truncateTo, descriptor, removedSelfAt, farewells };
+    return { ...l, applyState, results, truncateTo, descriptor, removedSelfAt, farewells };
   }
 
   async #apply(
@@ -1071,7 +1113,18 @@ export class RaftHost {
     };
   }
 
-  /** finish runs after the turn's batch is durable: update mirrors, send, resolve proposals and reads, advance. */
+  /** routeMessages queues the Ready's messages not already sent early (once its log writes are durable). */
+  #routeMessages(p: PreparedWork, outbox: Map<NodeId, raftpb.MessageBatch>): void {
+    const { g, rd } = p;
+    if (rd.softState !== undefined) {
+      g.leaderId = rd.softState.leaderId;
+      g.isLeader = rd.softState.role === StateRole.Leader;
+      if (g.isLeader || rd.softState.leaderId === 0) this.#wake(g);
+    }
+    for (const m of rd.messages) if (!p.sentEarly.has(m)) this.#route(g, m, outbox);
+  }
+
+  /** finish runs after the turn's batches are written: update mirrors, resolve proposals and reads, advance. */
   #finish(p: PreparedWork, outbox: Map<NodeId, raftpb.MessageBatch>): void {
     const { g, rd } = p;
     if (rd.snapshot !== undefined) {
@@ -1089,12 +1142,6 @@ export class RaftHost {
     g.applyState = p.applyState;
     g.descriptor = p.descriptor;
     if (p.truncateTo > 0) g.mirror.compact(p.truncateTo);
-    if (rd.softState !== undefined) {
-      g.leaderId = rd.softState.leaderId;
-      g.isLeader = rd.softState.role === StateRole.Leader;
-      if (g.isLeader || rd.softState.leaderId === 0) this.#wake(g);
-    }
-    for (const m of rd.messages) if (!p.sentEarly.has(m)) this.#route(g, m, outbox);
     for (const f of p.farewells) {
       this.#batchFor(outbox, f.toNode).heartbeats.push({
         groupId: g.groupId,

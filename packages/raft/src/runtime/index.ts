@@ -41,6 +41,7 @@ export { noopLogger } from './logger.js';
 export { MemoryEngine } from './memoryEngine.js';
 export type { LinkFilter, LinkVerdict } from './memoryTransport.js';
 export { MemoryNetwork, MemoryTransport } from './memoryTransport.js';
+export { registerRaftMetrics } from './promMetrics.js';
 export type { ProposalResult } from './replica.js';
 export type {
   AppliedConfChange,
@@ -54,4 +55,3 @@ export type {
 export { decodeSnapshotChunk, destroyRanges, installRanges, snapshotRanges } from './stateMachine.js';
 export type { Transport, TransportHandler } from './transport.js';
 export type { GroupId, NodeId, PeerSpec, ReplicaId } from './types.js';
-export { registerRaftMetrics } from './promMetrics.js';
