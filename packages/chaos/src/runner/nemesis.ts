@@ -7,9 +7,9 @@ import { sleep } from './localCluster.js';
 
 // The nemesis: a seeded schedule of faults, one at a time, each healed before the next begins.
 //
-//   kill      kill -9 a storage node or PD replica (half the time the leader node of a random
-//             shard; else uniform over all nodes and PD replicas), wait, restart it with the same
-//             command line
+//   kill      kill -9 a storage node or PD replica (a quarter of the time the PD leader, then half
+//             the time the leader node of a random shard; else uniform over all nodes and PD
+//             replicas), wait, restart it with the same command line
 //   pause     SIGSTOP a storage node or PD replica, wait, SIGCONT
 //   partition NodeAdmin.SetFaults on one storage node: drop Raft traffic to and from every other
 //             node (both directions, so one call isolates it), wait, clear
@@ -148,8 +148,16 @@ export class Nemesis {
     }
   }
 
-  /** Half the time the leader node of a random shard, else any node or PD replica. */
+  /**
+   * A quarter of the time the PD leader, half the time the leader node of a random shard, else any
+   * node or PD replica.
+   */
   private async pickKillTarget(): Promise<ClusterProcess> {
+    if (this.rng.chance(0.25)) {
+      const status = await this.pd.clusterStatus({ timeoutMs: 3000 }).catch(() => undefined);
+      const pdLeader = this.cluster.processes('pd').find((p) => p.id === status?.pdLeaderId);
+      if (pdLeader !== undefined) return pdLeader;
+    }
     if (this.rng.chance(0.5)) {
       const routes = await this.pd.listShards({ timeoutMs: 3000 }).catch(() => []);
       const leaderId = routes.length > 0 ? this.rng.pick(routes).leaderNodeId : undefined;
