@@ -840,7 +840,8 @@ export class RaftHost {
         if (w.rd.mustSync) sync = true;
         if (this.#closed) return;
       }
-      const logWrite = logOps.length > 0 ? this.#engine.write(logOps, { sync }) : Promise.resolve();
+      // Without an fsync there is nothing to overlap: one unsynced write of both batches (below).
+      const logWrite = logOps.length > 0 && sync ? this.#engine.write(logOps, { sync }) : Promise.resolve();
       logWrite.catch(() => {}); // awaited below; do not report it as unhandled meanwhile
       // 2. Apply committed entries (the state machines read through the engine, which holds every
       //    earlier apply) into a second batch: data, apply state and truncation stay atomic.
@@ -853,15 +854,18 @@ export class RaftHost {
       await logWrite;
       if (sync) this.stats.syncWrites++;
       if (this.#closed) return;
-      // 3. The Ready contract's step 2 needs only the log durable: acks and votes leave now, not
-      //    after the apply batch.
-      for (const p of prepared) this.#routeMessages(p, outbox);
-      this.#flush(outbox);
-      outbox.clear();
+      if (sync) {
+        // 3. The Ready contract's step 2 needs only the log durable: acks and votes leave now, not
+        //    after the apply batch.
+        for (const p of prepared) this.#routeMessages(p, outbox);
+        this.#flush(outbox);
+        outbox.clear();
+      } else if (logOps.length > 0) applyOps.unshift(...logOps);
       // 4. The apply batch. Unsynced: committed entries are durable in the log, so a crash that
       //    loses it only re-applies them at restart (LevelDB orders it before any later synced write).
       if (applyOps.length > 0) await this.#engine.write(applyOps, { sync: false });
       if (this.#closed) return;
+      if (!sync) for (const p of prepared) this.#routeMessages(p, outbox);
       for (const p of prepared) this.#finish(p, outbox);
     }
     for (const g of drained) this.#maybeQuiesce(g, outbox);
