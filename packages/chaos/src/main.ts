@@ -41,7 +41,8 @@ const program = new Command('omnidict-chaos')
   .option('--keep', 'keep the run directory even after a clean run', false);
 
 async function main(): Promise<number> {
-  program.parse(process.argv);
+  // `pnpm chaos -- --duration 60` passes the `--` through; drop it so the flags parse as flags.
+  program.parse(process.argv.filter((a, i) => !(i === 2 && a === '--')));
   const opts = program.opts<{
     duration: number;
     seed?: number;
