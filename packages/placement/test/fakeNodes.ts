@@ -135,7 +135,10 @@ export class FakeNodes implements NodeAdminApi {
   async transferLeader(address: string, req: nodepb.TransferLeaderRequest): Promise<nodepb.TransferLeaderResponse> {
     const s = this.leaderCheck('transferLeader', address, req.header);
     if ('error' in s) return { error: s.error };
-    if (!this.stubbornLeaders) s.shard.leaderReplicaId = req.toReplicaId;
+    // A replica on an unreachable (dead) node never takes over: the transfer just lapses.
+    const to = s.shard.desc.replicas.find((r) => r.replicaId === req.toReplicaId);
+    const reachable = to !== undefined && !this.unreachable.has(this.addressOf(to.nodeId));
+    if (!this.stubbornLeaders && reachable) s.shard.leaderReplicaId = req.toReplicaId;
     return {};
   }
 

@@ -162,6 +162,58 @@ describe('move replica', () => {
     expect(fake.desc(1)!.replicas.map((r) => r.nodeId)).toEqual([1, 3, 4]);
   });
 
+  test("the added voter's node dies before the source is removed: fails at once, never transfers to it", async () => {
+    // A move from the leader's node 1 to node 4 has promoted replica 14; then node 4 crashes. Sending
+    // TransferLeader to the dead replica again and again would hold the shard (no repair can start
+    // on it) until the move's timeout; removing replica 11 would trade a healthy voter for a dead one.
+    const { state, fake } = setup();
+    const fourVoters = desc(1, 0, 1000, 1, 3, [
+      [11, 1],
+      [12, 2],
+      [13, 3],
+      [14, 4],
+    ]);
+    fake.add(fourVoters, 11);
+    state.apply({ type: 'reportShards', shards: [fourVoters] });
+    const op = start(state, { kind: 'move', add: { nodeId: 4, replicaId: 14 }, remove: { nodeId: 1, replicaId: 11 } });
+    state.apply({
+      type: 'updateOperator',
+      id: op.id,
+      state: 'running',
+      step: 'transferLeaderAway',
+      reason: '',
+      atMs: 1000,
+    });
+    fake.unreachable.add('n4:1');
+    state.apply({ type: 'setNodeState', nodeId: 4, state: 'down', atMs: 1000 });
+    const { op: final, steps } = await run(state, fake, op.id);
+    expect(final).toMatchObject({ state: 'failed', step: 'transferLeaderAway' });
+    expect(final.reason).toBe('target node 4 is down; keeping replica 11 on node 1');
+    expect(steps).toEqual(['transferLeaderAway']);
+    expect(fake.calls).toEqual([]);
+    expect(fake.desc(1)!.replicas.map((r) => r.replicaId)).toEqual([11, 12, 13, 14]);
+  });
+
+  test('leadership handed away before a removal goes to a voter on an up node, never a dead one', async () => {
+    // removeReplica of the leader 11 while the added replica's node is up but another voter's is down.
+    const { state, fake } = setup();
+    const fourVoters = desc(1, 0, 1000, 1, 3, [
+      [11, 1],
+      [12, 2],
+      [13, 3],
+      [14, 4],
+    ]);
+    fake.add(fourVoters, 11);
+    state.apply({ type: 'reportShards', shards: [fourVoters] });
+    fake.unreachable.add('n2:1');
+    state.apply({ type: 'setNodeState', nodeId: 2, state: 'down', atMs: 0 });
+    const op = start(state, { kind: 'removeReplica', remove: { nodeId: 1, replicaId: 11 } });
+    const { op: final } = await run(state, fake, op.id);
+    expect(final.state).toBe('done');
+    expect(fake.stats(1)!.leaderReplicaId).toBe(13);
+    expect(fake.desc(1)!.replicas.map((r) => r.replicaId)).toEqual([12, 13, 14]);
+  });
+
   test('removeReplica of a leftover learner', async () => {
     const { state, fake } = setup();
     const withLearner = desc(1, 0, 1000, 1, 2, [

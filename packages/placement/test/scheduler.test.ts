@@ -112,6 +112,22 @@ describe('replica checker', () => {
     expect(schedule(s, softLeadersFirst(s, 5000), config).operators).toEqual([]);
   });
 
+  test('a move that failed after promoting onto a node that then died: the dead extra voter is removed', () => {
+    // 4 nodes, shard 1 has a voter on each (the move added 14 on node 4, then node 4 went down).
+    const s = stateWith(4, [
+      desc(1, 0, RING_SIZE, 1, 3, [
+        [11, 1],
+        [12, 2],
+        [13, 3],
+        [14, 4],
+      ]),
+    ]);
+    s.apply({ type: 'setNodeState', nodeId: 4, state: 'down', atMs: 0 });
+    expect(schedule(s, softLeadersFirst(s, 5000), config).operators.map((o) => o.params)).toEqual([
+      { kind: 'removeReplica', remove: { nodeId: 4, replicaId: 14 } },
+    ]);
+  });
+
   test('without a known leader or without a healthy quorum nothing is planned', () => {
     const s = stateWith(4, threeShards());
     s.apply({ type: 'setNodeState', nodeId: 2, state: 'down', atMs: 0 });

@@ -1,5 +1,5 @@
-import { nodepb } from '@omnidict/proto';
-import type { OperatorParams, ReplicaChangeKind } from './operatorTypes.js';
+import { type common, nodepb } from '@omnidict/proto';
+import type { OperatorParams, ReplicaChangeKind, ReplicaRef } from './operatorTypes.js';
 import type { OperatorContext, Step } from './step.js';
 import {
   callNode,
@@ -24,6 +24,18 @@ import {
 function targetDown(ctx: OperatorContext, nodeId: number): string | undefined {
   const state = ctx.state.nodes.get(nodeId)?.state;
   return state === 'up' ? undefined : `target node ${nodeId} is ${state ?? 'unknown'}`;
+}
+
+/**
+ * Once the added replica is a voter, the change goes on to remove `remove`. If the added replica's
+ * node went down meanwhile, removing a replica on an up node would trade a healthy voter for a dead
+ * one: fail instead (the replica checker then removes or replaces the dead voter). Removing a
+ * replica that is itself on a down node (a repair) still goes ahead.
+ */
+function addedReplicaLost(ctx: OperatorContext, add: ReplicaRef | undefined, remove: ReplicaRef): string | undefined {
+  if (!add || ctx.state.nodes.get(remove.nodeId)?.state !== 'up') return undefined;
+  const down = targetDown(ctx, add.nodeId);
+  return down && `${down}; keeping replica ${remove.replicaId} on node ${remove.nodeId}`;
 }
 
 type ReplicaChangeParams = Extract<OperatorParams, { readonly kind: ReplicaChangeKind }>;
@@ -138,16 +150,18 @@ export function replicaChangeSteps(params: ReplicaChangeParams): Step[] {
         const shard = currentShard(op, ctx, mem);
         if (!shard) return fail(`shard ${op.shardId} is gone`);
         if (!shard.replicas.some((r) => r.replicaId === remove.replicaId)) return NEXT;
+        const lost = addedReplicaLost(ctx, add, remove);
+        if (lost) return fail(lost);
         const stats = ctx.stats;
         if (!stats) return WAIT;
         if (stats.leaderReplicaId !== remove.replicaId) return NEXT;
-        // Prefer the replica this operator added; else any other voter on an up node.
+        // Prefer the replica this operator added; else any other voter. Only voters on up nodes: a
+        // transfer to a dead replica never completes (and blocks the shard's writes while it runs),
+        // so re-sending it would hold the shard until the operator's timeout, with no repair.
+        const upVoter = (r: common.Replica) =>
+          r.replicaId !== remove.replicaId && r.role === VOTER && ctx.state.nodes.get(r.nodeId)?.state === 'up';
         const to =
-          shard.replicas.find((r) => r.replicaId === add?.replicaId && r.role === VOTER) ??
-          shard.replicas.find(
-            (r) =>
-              r.replicaId !== remove.replicaId && r.role === VOTER && ctx.state.nodes.get(r.nodeId)?.state === 'up',
-          );
+          shard.replicas.find((r) => r.replicaId === add?.replicaId && upVoter(r)) ?? shard.replicas.find(upVoter);
         if (!to) return fail(`no voter to take over leadership of shard ${shard.id}`);
         const leader = nodeAddress(ctx, stats.leaderNodeId);
         if (!leader || !mayIssue(ctx, mem)) return WAIT;
@@ -164,6 +178,8 @@ export function replicaChangeSteps(params: ReplicaChangeParams): Step[] {
         if (!shard) return fail(`shard ${op.shardId} is gone`);
         const replica = shard.replicas.find((r) => r.replicaId === remove.replicaId);
         if (!replica) return NEXT;
+        const lost = addedReplicaLost(ctx, add, remove);
+        if (lost) return fail(lost);
         const stats = ctx.stats;
         if (!stats || stats.leaderReplicaId === remove.replicaId) return WAIT;
         const leader = nodeAddress(ctx, stats.leaderNodeId);

@@ -3,9 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { type PdHandle, startPd } from '@omnidict/placement';
-import { type nodepb, OmniError, pdpb, ringPosition } from '@omnidict/proto';
+import { common, type nodepb, OmniError, pdpb, ringPosition } from '@omnidict/proto';
 import { type NodeHandle, startNode } from '../../src/index.js';
 import { FAST_RAFT, NodeKvClient, sleep } from './testCluster.js';
+
+const VOTER_ROLE = common.ReplicaRole.REPLICA_ROLE_VOTER;
 
 /**
  * PdCluster: 3 PD replicas and N storage nodes in this process, over real gRPC on 127.0.0.1 (ports
@@ -81,6 +83,45 @@ export class PdCluster {
 
   shardMap(): Promise<pdpb.ShardMap> {
     return this.pdClient.call<pdpb.ShardMap>((c, cb) => c.getShardMap({}, cb));
+  }
+
+  /**
+   * PD's view and every live node's own view, for a timeout message that explains itself: nodes,
+   * operators (active ones and the most recent finished ones, with state, step, reason and params),
+   * each shard's descriptor as PD knows it, and each local replica's role, leader, term and indexes.
+   */
+  describe(recentOperators = 12): string {
+    const pd = this.leaderPd();
+    if (pd === undefined) return 'no PD leader';
+    const s = pd.state;
+    const lines: string[] = [];
+    lines.push(`PD leader ${pd.id}; nodes: ${[...s.nodes.values()].map((n) => `${n.id}=${n.state}`).join(' ')}`);
+    const ops = [...s.operators.values()].sort((a, b) => a.id - b.id);
+    const active = ops.filter((o) => o.state === 'pending' || o.state === 'running');
+    const finished = ops.filter((o) => o.state === 'done' || o.state === 'failed').slice(-recentOperators);
+    lines.push(`operators (${active.length} active, last ${finished.length} finished):`);
+    for (const o of [...active, ...finished]) {
+      lines.push(
+        `  #${o.id} ${o.kind} shard ${o.shardId} ${o.state} step=${o.step || '-'} params=${JSON.stringify(o.params)}` +
+          ` age=${o.updatedMs - o.createdMs}ms reason=${o.reason}`,
+      );
+    }
+    lines.push('shards (PD):');
+    for (const d of [...s.shards.values()].sort((a, b) => a.id - b.id)) {
+      const replicas = d.replicas.map((r) => `${r.replicaId}@n${r.nodeId}${r.role === VOTER_ROLE ? '' : '(learner)'}`);
+      lines.push(`  ${d.id} v${d.epoch?.version}/c${d.epoch?.confVer} [${replicas.join(', ')}]`);
+    }
+    lines.push('replicas (nodes):');
+    for (const [nodeId, n] of [...this.nodes].sort((a, b) => a[0] - b[0])) {
+      const host = n.handle.store.host;
+      const groups = host.groupIds().sort((a, b) => a - b);
+      const parts = groups.map((g) => {
+        const st = host.status(g);
+        return `${g}/${st.replicaId}:${st.role[0]} lead=${st.leaderReplicaId} t${st.term} c${st.commitIndex} a${st.appliedIndex}`;
+      });
+      lines.push(`  n${nodeId}: ${parts.join('; ')}`);
+    }
+    return lines.join('\n');
   }
 
   async close(): Promise<void> {
@@ -246,8 +287,16 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
   ]).finally(() => clearTimeout(timer));
 }
 
-/** Polls `fn` until it returns a truthy value. */
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000) {
+/**
+ * Polls `fn` until it returns a truthy value. On timeout the error carries `explain()` (e.g.
+ * `PdCluster.describe`), so a failure shows the state it was stuck in.
+ */
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 30_000,
+  explain?: () => string,
+) {
   const end = Date.now() + timeoutMs;
   let lastErr = '';
   while (Date.now() < end) {
@@ -259,5 +308,15 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined> 
     }
     await sleep(50);
   }
-  throw new Error(`timed out waiting for ${what}${lastErr ? ` (last error: ${lastErr})` : ''}`);
+  let state = '';
+  if (explain !== undefined) {
+    try {
+      state = `\n${explain()}`;
+    } catch (err) {
+      state = `\n(explain failed: ${String(err)})`;
+    }
+  }
+  throw new Error(
+    `timed out waiting for ${what} after ${timeoutMs} ms${lastErr ? ` (last error: ${lastErr})` : ''}${state}`,
+  );
 }

@@ -24,6 +24,7 @@ async function settledMap(c: PdCluster, shards: number, timeoutMs = 30_000): Pro
       return ok ? map : undefined;
     },
     timeoutMs,
+    () => c.describe(),
   );
 }
 
@@ -194,7 +195,12 @@ describe('PD + storage nodes: a node joins and balance moves replicas onto it un
     const writer = startWriter(router, 'join');
     await sleep(500);
     const n4 = await c.startNode(4);
-    await waitFor('node 4 to get replicas', () => replicasOn(c, 4) >= 5 || undefined, 90_000);
+    await waitFor(
+      'node 4 to get replicas',
+      () => replicasOn(c, 4) >= 5 || undefined,
+      90_000,
+      () => c.describe(),
+    );
     await settledMap(c, 8, 60_000);
     await sleep(500);
     await writer.stop();
@@ -231,9 +237,19 @@ describe('PD + storage nodes: a crashed node is marked down and its replicas are
     const victim = [1, 2, 3, 4].sort((x, y) => replicasOn(c, y) - replicasOn(c, x))[0]!;
     expect(replicasOn(c, victim)).toBeGreaterThan(0);
     await c.stopNode(victim, { abrupt: true });
-    await waitFor('the node marked down', () => c.leaderPd()?.state.nodes.get(victim)?.state === 'down', 20_000);
+    await waitFor(
+      'the node marked down',
+      () => c.leaderPd()?.state.nodes.get(victim)?.state === 'down',
+      20_000,
+      () => c.describe(),
+    );
     const ackedAtDown = writer.acked.size;
-    await waitFor('replicas repaired', () => replicasOn(c, victim) === 0 || undefined, 90_000);
+    await waitFor(
+      'replicas repaired',
+      () => replicasOn(c, victim) === 0 || undefined,
+      90_000,
+      () => c.describe(),
+    );
     await settledMap(c, 8, 60_000);
     // Writes go on after the crash (not only before it).
     await waitFor('writes after the repair', () => writer.acked.size > ackedAtDown + 5 || undefined, 30_000);
