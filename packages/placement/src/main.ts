@@ -1,9 +1,7 @@
 #!/usr/bin/env node
 import { createServer } from 'node:http';
-import { createRequire } from 'node:module';
 import path from 'node:path';
-import type { Server } from '@grpc/grpc-js';
-import { ReflectionService } from '@grpc/reflection';
+import { createReflection } from '@omnidict/proto';
 import { registerRaftMetrics } from '@omnidict/raft/runtime';
 import { Command, Option } from 'commander';
 import pino from 'pino';
@@ -32,28 +30,6 @@ const int = (v: string) => {
   if (!Number.isInteger(n) || n < 0) throw new Error(`not a non-negative integer: ${v}`);
   return n;
 };
-
-/** Adds gRPC reflection for omnidict.pd.v1.PD and grpc.health.v1; returns an error text when unavailable. */
-function addReflection(server: Server, protoRoot: string): string | undefined {
-  try {
-    const req = createRequire(path.resolve(process.argv[1] ?? path.join(process.cwd(), 'main.js')));
-    const reflectionEntry = req.resolve('@grpc/reflection');
-    const loader = createRequire(reflectionEntry)('@grpc/proto-loader') as {
-      loadSync(files: string[], options: object): ConstructorParameters<typeof ReflectionService>[0];
-    };
-    const healthRoot = path.dirname(req.resolve('grpc-health-check/package.json'));
-    const pkg = loader.loadSync(['omnidict/pd/v1/pd.proto', 'health/v1/health.proto'], {
-      includeDirs: [protoRoot, path.join(healthRoot, 'proto')],
-      keepCase: false,
-      longs: Number,
-      defaults: true,
-    });
-    new ReflectionService(pkg).addToServer(server);
-    return undefined;
-  } catch (e) {
-    return (e as Error).message;
-  }
-}
 
 async function main(): Promise<void> {
   const program = new Command('omnidict-pd')
@@ -132,7 +108,6 @@ async function main(): Promise<void> {
   }>();
 
   const logger = pino({ level: o.logLevel, base: { service: 'omnidict-pd' } });
-  const protoRoot = o.protoRoot ?? path.resolve(path.dirname(process.argv[1] ?? '.'), '../../proto/proto');
   const observeRequest = o.metricsPort > 0 ? registerPdRequestMetrics(register) : undefined;
   const pd = await startPd({
     id: o.id,
@@ -148,8 +123,12 @@ async function main(): Promise<void> {
     scheduler: { maxOperators: o.maxOperators, replaceDownAfterMs: o.replaceAfterMs },
     logger: logger as unknown as PdLoggerFull,
     configureServer: (server) => {
-      const err = addReflection(server, protoRoot);
-      if (err) logger.warn({ err, protoRoot }, 'gRPC reflection unavailable');
+      const reflection = createReflection(['omnidict/pd/v1/pd.proto'], {
+        resolveFrom: path.resolve(process.argv[1] ?? path.join(process.cwd(), 'main.js')),
+        protoRoot: o.protoRoot,
+      });
+      if ('add' in reflection) reflection.add(server);
+      else logger.warn({ err: reflection.error }, 'gRPC reflection unavailable');
     },
   });
 

@@ -8,7 +8,6 @@ export { type Logger, silentLogger } from './logger.js';
 export { RouterMetrics } from './metrics.js';
 export { ChannelError, NodeChannel, type NodeChannelOptions } from './nodeChannel.js';
 export { PdWatcher, type PdWatcherOptions } from './pdWatcher.js';
-export { createReflection } from './reflection.js';
 export {
   type CallContext,
   DEFAULT_SCAN_LIMIT,

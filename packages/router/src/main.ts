@@ -3,12 +3,11 @@
  * omnidict-router: serves omnidict.v1.KV for a cluster. Every flag has an OMNIDICT_* environment
  * twin (flags win). Runs on load.
  */
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createReflection } from '@omnidict/proto';
 import { Command, Option } from 'commander';
 import { pino } from 'pino';
 import type { Logger } from './logger.js';
-import { createReflection } from './reflection.js';
 import { startRouter } from './startRouter.js';
 import { DEFAULT_MAX_VALUE_BYTES } from './validation.js';
 
@@ -73,11 +72,11 @@ const pdAddresses = opts.pd
   .map((s) => s.trim())
   .filter((s) => s !== '');
 
-// In the monorepo the .proto files sit in packages/proto/proto, next to this package.
-const here = path.dirname(fileURLToPath(import.meta.url));
-const protoRoot = opts.protoRoot ?? path.resolve(here, '..', '..', 'proto', 'proto');
-const reflection = createReflection(protoRoot, import.meta.url);
-if ('error' in reflection) logger.warn({ err: reflection.error, protoRoot }, 'server reflection disabled');
+const reflection = createReflection(['omnidict/v1/kv.proto'], {
+  resolveFrom: fileURLToPath(import.meta.url),
+  protoRoot: opts.protoRoot,
+});
+if ('error' in reflection) logger.warn({ err: reflection.error }, 'server reflection disabled');
 
 try {
   const handle = await startRouter({

@@ -5,15 +5,14 @@
  * (leaderships handed over first).
  */
 import { createServer } from 'node:http';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createReflection } from '@omnidict/proto';
 import { Command, Option } from 'commander';
 import { pino } from 'pino';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { DEFAULT_MAX_VALUE_BYTES } from './kv/buildCommand.js';
 import { registerNodeMetrics } from './nodeMetrics.js';
 import { startNode } from './nodeServer.js';
-import { createReflection } from './reflection.js';
 
 const int = (name: string) => (v: string) => {
   const n = Number(v);
@@ -96,10 +95,11 @@ const opts = program.opts<{
 }>();
 
 const logger = pino({ level: opts.logLevel, base: { service: 'omnidict-node' } });
-const here = path.dirname(fileURLToPath(import.meta.url));
-const protoRoot = opts.protoRoot ?? path.resolve(here, '..', '..', 'proto', 'proto');
-const reflection = createReflection(protoRoot, import.meta.url);
-if ('error' in reflection) logger.warn({ err: reflection.error, protoRoot }, 'server reflection disabled');
+const reflection = createReflection(['omnidict/node/v1/node.proto'], {
+  resolveFrom: fileURLToPath(import.meta.url),
+  protoRoot: opts.protoRoot,
+});
+if ('error' in reflection) logger.warn({ err: reflection.error }, 'server reflection disabled');
 
 try {
   const handle = await startNode({
