@@ -4,6 +4,7 @@ export { MemoryStorage } from './core/memoryStorage.js';
 export type { ProgressState } from './core/progress.js';
 export { isLocalMessage, isResponseMessage } from './core/raft.js';
 export { type ProgressStatus, type RaftStatus, RawNode } from './core/rawNode.js';
+export { seededRng } from './core/rng.js';
 export {
   type ConfChange,
   ConfChangeType,

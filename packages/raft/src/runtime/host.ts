@@ -2,6 +2,7 @@ import type { raftpb } from '@omnidict/proto';
 import { decodeConfChange } from '../core/confChangeCodec.js';
 import { RaftError } from '../core/errors.js';
 import { RawNode } from '../core/rawNode.js';
+import { seededRng } from '../core/rng.js';
 import type {
   ConfChangeType,
   ConfState,
@@ -199,17 +200,6 @@ export interface ProposeOptions {
 const EMPTY = new Uint8Array();
 const ROLE_NAMES = ['follower', 'candidate', 'leader', 'preCandidate'] as const;
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface TurnWork {
   readonly g: Replica;
   readonly rd: Ready;
@@ -366,7 +356,7 @@ export class RaftHost {
     this.#factory = config.stateMachine;
     this.#clock = config.clock ?? systemClock;
     this.#log = (config.logger ?? noopLogger).child({ nodeId: config.nodeId });
-    this.#rng = config.rng ?? mulberry32(config.rngSeed ?? Math.floor(Math.random() * 2 ** 32));
+    this.#rng = config.rng ?? seededRng(config.rngSeed ?? Math.floor(Math.random() * 2 ** 32));
     this.#tickMs = config.tickMs ?? 100;
     this.#electionTicks = config.electionTicks ?? 10;
     this.#heartbeatTicks = config.heartbeatTicks ?? 2;

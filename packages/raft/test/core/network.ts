@@ -18,19 +18,10 @@ import {
   type ReadState,
   type ReplicaId,
   StateRole,
+  seededRng,
 } from '../../src/index.js';
 
-/** mulberry32: a tiny seeded PRNG, so elections are reproducible. */
-export function seededRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRng };
 
 export interface NodeOptions {
   electionTick?: number;

@@ -1,3 +1,4 @@
+import { seededRng } from '@omnidict/raft';
 import type {
   GroupId,
   KvEngine,
@@ -12,16 +13,7 @@ import { CommandLogStateMachine } from './testStateMachine.js';
 export const TICK_MS = 100;
 
 /** Deterministic PRNG for tests (seed printed by tests that randomise). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const prng = seededRng;
 
 export interface ClusterOptions {
   readonly seed?: number;
