@@ -5,10 +5,10 @@
 // 2 when the run could not be carried out, 130/143 on Ctrl-C/SIGTERM (after stopping everything).
 
 import { writeFile } from 'node:fs/promises';
+import { findCliMain } from '@omnidict/cli';
 import { Command, Option } from 'commander';
 import { Cleanup } from './cleanup.js';
 import { type CompareOptions, CompareRun } from './compareRun.js';
-import { findCliMain } from './omniCluster.js';
 import {
   parseCountList,
   parseDuration,

@@ -15,7 +15,7 @@ export {
   peerUrl,
   which,
 } from './etcdCluster.js';
-export { clusterUpArgs, findCliMain, OmniCluster, readClusterFile } from './omniCluster.js';
+export { clusterUpArgs, OmniCluster, readClusterFile } from './omniCluster.js';
 export { parseCountList, parseDuration } from './options.js';
 export { cpuTimeMs, freePort } from './processes.js';
 export { idleLine, renderReport } from './report.js';

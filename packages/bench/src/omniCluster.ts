@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isAlive, run, stopPids } from './processes.js';
 
@@ -6,21 +6,6 @@ import { isAlive, run, stopPids } from './processes.js';
 export interface OmniClusterFile {
   shards: number;
   processes: { role: 'pd' | 'node' | 'router'; id: number; address: string; pid: number; log: string }[];
-}
-
-/** Finds packages/cli/dist/main.js walking up from each start directory (the repo root holds it). */
-export function findCliMain(startDirs: readonly string[]): string | undefined {
-  for (const start of startDirs) {
-    let dir = path.resolve(start);
-    while (true) {
-      const candidate = path.join(dir, 'packages', 'cli', 'dist', 'main.js');
-      if (existsSync(candidate)) return candidate;
-      const parent = path.dirname(dir);
-      if (parent === dir) break;
-      dir = parent;
-    }
-  }
-  return undefined;
 }
 
 /** The `omnictl cluster up` command line (after the node binary) for a benchmark cluster. */

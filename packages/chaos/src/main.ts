@@ -4,10 +4,10 @@
 // Exit 0 when K = L = 0; 1 when an anomaly or a lost write was found (the history file and the
 // cluster's logs are kept and their path printed); 2 when the run itself could not be carried out.
 
+import { findCliMain } from '@omnidict/cli';
 import { Command, InvalidArgumentError } from 'commander';
 import { randomSeed } from './rng.js';
 import { ALL_FAULTS, removeRunDir, runChaos } from './runner/chaosRun.js';
-import { findCliMain } from './runner/localCluster.js';
 import type { FaultKind } from './runner/nemesis.js';
 
 function integer(value: string): number {

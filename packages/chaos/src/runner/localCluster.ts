@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 // A handle on a local cluster started by the omnictl launcher (`cluster up --dir DIR --detach`).
@@ -25,21 +25,6 @@ export interface ClusterProcess {
 interface ClusterFile {
   processes: ClusterProcess[];
   [field: string]: unknown;
-}
-
-/** Finds packages/cli/dist/main.js walking up from the given directories (the repo root holds it). */
-export function findCliMain(startDirs: readonly string[]): string | undefined {
-  for (const start of startDirs) {
-    let dir = path.resolve(start);
-    while (true) {
-      const candidate = path.join(dir, 'packages', 'cli', 'dist', 'main.js');
-      if (existsSync(candidate)) return candidate;
-      const parent = path.dirname(dir);
-      if (parent === dir) break;
-      dir = parent;
-    }
-  }
-  return undefined;
 }
 
 export interface ClusterLayout {

@@ -469,18 +469,7 @@ export class Raft {
   }
 
   #local(type: MessageType): Message {
-    return {
-      type,
-      to: this.id,
-      from: this.id,
-      term: 0,
-      logTerm: 0,
-      index: 0,
-      entries: [],
-      commit: 0,
-      reject: false,
-      rejectHint: 0,
-    };
+    return localMessage(type, this.id, this.id);
   }
 
   // ---------------------------------------------------------------- elections
@@ -1088,3 +1077,8 @@ export function isEmptyHardState(hs: HardState): boolean {
 }
 
 export { CAMPAIGN_TRANSFER };
+
+/** localMessage builds a message a replica addresses to itself (Hup, Beat, Prop, ...), all other fields zero. */
+export function localMessage(type: MessageType, to: ReplicaId, from: ReplicaId): Message {
+  return { type, to, from, term: 0, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0 };
+}

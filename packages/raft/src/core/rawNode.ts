@@ -1,6 +1,6 @@
 import { encodeConfChange } from './confChangeCodec.js';
 import type { ProgressState } from './progress.js';
-import { isLocalMessage, isResponseMessage, Raft } from './raft.js';
+import { isLocalMessage, isResponseMessage, localMessage, Raft } from './raft.js';
 import type { ConfChange, ConfState, HardState, Message, RaftConfig, Ready, ReplicaId, SoftState } from './types.js';
 import { EntryType, MessageType, NONE, StateRole } from './types.js';
 
@@ -247,17 +247,6 @@ export class RawNode {
   }
 
   #local(type: Message['type'], from: ReplicaId): Message {
-    return {
-      type,
-      to: this.id,
-      from,
-      term: 0,
-      logTerm: 0,
-      index: 0,
-      entries: [],
-      commit: 0,
-      reject: false,
-      rejectHint: 0,
-    };
+    return localMessage(type, this.id, from);
   }
 }
