@@ -19,7 +19,13 @@ module.exports = (dir) => ({
         sourceMaps: 'inline',
       },
     ],
+    // commander 15 is ESM-only: compile it to CommonJS like our own sources.
+    '/node_modules/(\\.pnpm/[^/]+/node_modules/)?commander/.+\\.js$': [
+      '@swc/jest',
+      { jsc: { parser: { syntax: 'ecmascript' }, target: 'es2022' }, module: { type: 'commonjs' } },
+    ],
   },
+  transformIgnorePatterns: ['/node_modules/(?!(\\.pnpm/commander@[^/]+/node_modules/)?commander/)'],
   moduleNameMapper: {
     '^@omnidict/raft/testing$': `${packages}/raft/src/testing/index.ts`,
     '^@omnidict/raft/runtime$': `${packages}/raft/src/runtime/index.ts`,

@@ -14,4 +14,5 @@ export {
 export { type CliContext, processContext } from './cliContext.js';
 export { EXIT, EXIT_CODE_HELP, errorLine, exitCodeFor } from './exitCodes.js';
 export { findCliMain } from './findCliMain.js';
+export { freePort } from './launcher/localCluster.js';
 export { buildProgram, DEFAULT_PD, DEFAULT_ROUTER, runCli } from './program.js';

@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import { freePort } from '@omnidict/cli';
 import { repoRoot } from './binaries.js';
 import type { Container, Resource } from './kustomize.js';
 import { ADDRESS_RE, expand, type Pod, resolveEnv, Topology } from './topology.js';
@@ -211,18 +211,6 @@ export function grpcHealth(address: string, timeoutMs: number): Promise<string> 
         else resolve(statuses[res[0] === 0x08 ? (res[1] ?? 0) : 0] ?? 'UNKNOWN');
       },
     );
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
   });
 }
 
