@@ -42,7 +42,8 @@ test('PD leader kill -9, a paused leader node, a SIGTERM-ed node: writes continu
     cluster.restart(pdLeader);
     await waitFor(`split operator ${split.id} to finish`, 60_000, async () => (await pd.listShards()).length === 5);
 
-    const target = (await waitSettled(pd))[0]!;
+    // After a PD leader kill and a split, balance may run a while before no operator is active.
+    const target = (await waitSettled(pd, 90_000))[0]!;
     const paused = cluster.process('node', target.leaderNodeId);
     const ackedAtPause = writer.acked.length;
     process.kill(paused.pid, 'SIGSTOP');
