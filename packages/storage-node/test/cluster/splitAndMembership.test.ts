@@ -96,6 +96,8 @@ test('split under concurrent writes: both halves serve, epochs bumped, every ack
   expect(right.epoch?.version).toBe(2);
   current = [left, right];
   await c.leaderOf(2);
+  // Keep writing across the new layout for a while (longer on a loaded machine), then stop.
+  for (const t0 = Date.now(); w.acked.size <= 10 && Date.now() - t0 < 10_000; ) await sleep(100);
   await sleep(300);
   await w.stop();
   expect(w.acked.size).toBeGreaterThan(10);
