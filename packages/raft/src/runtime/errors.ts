@@ -16,6 +16,7 @@
  * | STORAGE | the storage engine failed; the host stops (a restart recovers from disk) |
  * | INVALID_ARGUMENT | a caller error (bad group spec, bad option) |
  * | TIMEOUT | the caller's deadline passed; for a proposal the outcome is unknown |
+ * | OUTCOME_UNKNOWN | the proposal's entry reached this replica in a snapshot: it may have been applied |
  */
 export type RuntimeErrorCode =
   | 'NOT_LEADER'
@@ -30,7 +31,8 @@ export type RuntimeErrorCode =
   | 'TOO_LARGE'
   | 'STORAGE'
   | 'INVALID_ARGUMENT'
-  | 'TIMEOUT';
+  | 'TIMEOUT'
+  | 'OUTCOME_UNKNOWN';
 
 export interface RuntimeErrorDetails {
   readonly groupId?: number;

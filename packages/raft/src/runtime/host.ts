@@ -1160,11 +1160,44 @@ export class RaftHost {
     }
     const applied = g.applyState.appliedIndex;
     if (g.waiters.size > 0 && (rd.snapshot !== undefined || rd.committedEntries.length > 0)) {
+      // Log matching: once an entry of term T is committed, no entry of a lower term at a higher
+      // index can ever commit (terms never decrease along a log). So a waiter of an older term is
+      // dropped for sure, whatever its index: without this, a proposal beyond the new leader's log
+      // would wait for its deadline when no later write reaches its index.
+      const appliedTerm = g.applyState.appliedTerm;
+      const committed = rd.committedEntries;
+      const firstCommitted = committed[0]?.index ?? applied + 1;
       for (const [index, w] of g.waiters) {
-        if (index > applied) continue;
-        // Covered by a snapshot (or a no-op): this replica never saw the entry applied.
-        g.waiters.delete(index);
-        w.reject(new RuntimeError('PROPOSAL_DROPPED', `entry ${index} outcome unknown here`, { groupId: g.groupId }));
+        if (index <= applied) {
+          g.waiters.delete(index);
+          const entry = index >= firstCommitted ? committed[index - firstCommitted] : undefined;
+          if (entry === undefined) {
+            // Covered by a snapshot: this replica never saw the entry applied; it may have been.
+            w.reject(
+              new RuntimeError('OUTCOME_UNKNOWN', `entry ${index} was applied from a snapshot; outcome unknown here`, {
+                groupId: g.groupId,
+              }),
+            );
+          } else if (entry.term === w.term) {
+            w.resolve({ index, result: undefined }); // an empty proposal: committed, nothing applied
+          } else {
+            // Another leader's entry (an empty one: entries with data answered above) took the index.
+            w.reject(
+              new RuntimeError('PROPOSAL_DROPPED', `entry ${index} was overwritten by term ${entry.term}`, {
+                groupId: g.groupId,
+              }),
+            );
+          }
+        } else if (w.term < appliedTerm) {
+          g.waiters.delete(index);
+          w.reject(
+            new RuntimeError(
+              'PROPOSAL_DROPPED',
+              `entry ${index} of term ${w.term} can no longer commit: term ${appliedTerm} has committed`,
+              { groupId: g.groupId },
+            ),
+          );
+        }
       }
     }
     for (const rs of rd.readStates) {

@@ -96,6 +96,36 @@ describe('RaftHost over the in-memory transport', () => {
     expect(cmds).toEqual(['before', 'after']);
   });
 
+  test('proposals stranded beyond the new leader log fail once a later term commits, without a deadline', async () => {
+    c = new TestCluster({ seed: 5 });
+    await c.start([1, 2, 3]);
+    await c.createGroup(1, [1, 2, 3]);
+    c.host(1).campaign(1);
+    await c.settle();
+    await c.propose(1, 'before');
+    c.network.partition([1], [2, 3]);
+    // Three entries the isolated leader appends but can never commit; no timeout is given.
+    const outcomes: unknown[] = [];
+    for (const cmd of ['s1', 's2', 's3']) {
+      void c
+        .host(1)
+        .propose(1, Buffer.from(cmd))
+        .then(
+          (r) => outcomes.push(r),
+          (e: unknown) => outcomes.push(e),
+        );
+    }
+    await c.waitFor(() => [2, 3].some((n) => c.host(n).status(1).role === 'leader'), 200, 'new leader');
+    // The new leader commits only its empty entry: one index past 'before', below s2 and s3.
+    c.network.heal();
+    await c.waitFor(() => outcomes.length === 3, 200, 'stranded proposals settled');
+    for (const o of outcomes) {
+      expect(o).toBeInstanceOf(RuntimeError);
+      expect((o as RuntimeError).code).toBe('PROPOSAL_DROPPED');
+    }
+    expect(await readCommands(c.engine(1), 1)).toEqual(['before']);
+  });
+
   test('progress under 20% message drop and 150 ms delays', async () => {
     const seed = 42;
     c = new TestCluster({ seed });

@@ -910,8 +910,11 @@ export function toOmniError(err: unknown): OmniError {
       case 'UNAVAILABLE':
       case 'CLOSED':
         return new OmniError('UNAVAILABLE', err.message, { cause: err });
+      case 'TIMEOUT':
+      case 'OUTCOME_UNKNOWN':
+        // The write may have been applied: the router must not resend it.
+        return new OmniError('TIMEOUT', err.message);
       default:
-        if ((err.code as string) === 'TIMEOUT') return new OmniError('TIMEOUT', err.message);
         return new OmniError('INTERNAL', err.message, { cause: err });
     }
   }
