@@ -22,6 +22,11 @@ export interface CliContext {
 }
 
 export function processContext(cliDir: string): CliContext {
+  // `omnictl keys | head`: the reader went away. Stop quietly, as Unix tools do.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   const ctx: CliContext = {
     stdout: (chunk) => process.stdout.write(chunk),
     stderr: (chunk) => process.stderr.write(chunk),

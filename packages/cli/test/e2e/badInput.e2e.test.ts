@@ -7,7 +7,7 @@ import { credentials, Metadata, type ServiceError, status } from '@grpc/grpc-js'
 import type { OmniClient } from '@omnidict/client';
 import { CODE_METADATA_KEY, kv } from '@omnidict/proto';
 import { freePort } from '../../src/launcher/localCluster.js';
-import { E2eCluster, expectOneErrorLine, omnictl } from './harness.js';
+import { CLI_MAIN, E2eCluster, expectOneErrorLine, omnictl } from './harness.js';
 
 // The root jest config runs packages as projects, where a project's testTimeout does not apply.
 jest.setTimeout(120_000);
@@ -193,4 +193,21 @@ describe('router over raw gRPC', () => {
     for await (const k of client.keys('*')) keys.push(k.toString());
     expect(keys.filter((k) => !k.startsWith('kkkk')).sort()).toEqual(['big', 'guard']);
   });
+});
+
+test('a reader that closes the pipe early (omnictl get big | head -c 1) ends omnictl quietly with exit 0', async () => {
+  const { spawn } = await import('node:child_process');
+  // Larger than a pipe's buffer, so omnictl is still writing when the reader goes away.
+  await client.put('pipe:big', Buffer.alloc(MAX_VALUE, 0x62));
+  const child = spawn(process.execPath, [CLI_MAIN, '--router', cluster.routerAddress, 'get', 'pipe:big'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+  child.stdout.destroy();
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
 });
