@@ -45,27 +45,32 @@ test('histories generated from a sequential execution are accepted', () => {
 const BUDGET_MS = 5_000;
 const MAX_UNDECIDED = 2;
 
-test.each<MutationKind>(['neverWritten', 'staleRead', 'duplicateCas'])('%s mutations are rejected', (kind) => {
-  let mutated = 0;
-  const undecided: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    const seed = baseSeed + i;
-    const mutation = mutateHistory(generateLinearizableHistory(shape(seed)), kind, new Rng(seed));
-    if (mutation === undefined) continue;
-    mutated++;
-    const result = checkLinearizability(mutation.history, { ttlSlackMs: 0, timeBudgetMsPerKey: BUDGET_MS });
-    if (result.verdict === 'unknown') {
-      undecided.push(seed);
-      continue;
+test.each<MutationKind>(['neverWritten', 'staleRead', 'duplicateCas'])(
+  '%s mutations are rejected',
+  (kind) => {
+    let mutated = 0;
+    const undecided: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const seed = baseSeed + i;
+      const mutation = mutateHistory(generateLinearizableHistory(shape(seed)), kind, new Rng(seed));
+      if (mutation === undefined) continue;
+      mutated++;
+      const result = checkLinearizability(mutation.history, { ttlSlackMs: 0, timeBudgetMsPerKey: BUDGET_MS });
+      if (result.verdict === 'unknown') {
+        undecided.push(seed);
+        continue;
+      }
+      if (result.verdict !== 'violation') {
+        throw new Error(`seed ${seed}: ${mutation.description} was accepted (${result.verdict})`);
+      }
+      const key = mutation.history.ops[mutation.opId]?.key;
+      expect(result.keys.find((k) => k.key === key)?.verdict).toBe('violation');
     }
-    if (result.verdict !== 'violation') {
-      throw new Error(`seed ${seed}: ${mutation.description} was accepted (${result.verdict})`);
-    }
-    const key = mutation.history.ops[mutation.opId]?.key;
-    expect(result.keys.find((k) => k.key === key)?.verdict).toBe('violation');
-  }
-  if (undecided.length > 0) console.log(`${kind}: undecided within ${BUDGET_MS} ms for seeds ${undecided.join(', ')}`);
-  expect(undecided.length).toBeLessThanOrEqual(MAX_UNDECIDED);
-  // The generator's mix makes every kind applicable to most histories.
-  expect(mutated).toBeGreaterThan(RUNS / 2);
-}, 120_000);
+    if (undecided.length > 0)
+      console.log(`${kind}: undecided within ${BUDGET_MS} ms for seeds ${undecided.join(', ')}`);
+    expect(undecided.length).toBeLessThanOrEqual(MAX_UNDECIDED);
+    // The generator's mix makes every kind applicable to most histories.
+    expect(mutated).toBeGreaterThan(RUNS / 2);
+  },
+  120_000,
+);
