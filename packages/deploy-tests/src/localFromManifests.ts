@@ -19,13 +19,19 @@ import { ADDRESS_RE, expand, type Pod, resolveEnv, Topology } from './topology.j
  * - paths under a volume mount move under `<dir>/<pod>/<volume>`.
  *
  * Commands run as written (after $(VAR) expansion) with deploy/docker/bin first on PATH, the same
- * launchers the image puts in /usr/local/bin, and OMNIDICT_HOME pointing at this checkout.
+ * launchers the image puts in /usr/local/bin, and OMNIDICT_HOME pointing at this checkout; or, with
+ * `image`, with that image's environment and working directory (an image tree assembled elsewhere).
  */
 export interface LocalClusterOptions {
   resources: Resource[];
   /** Scratch directory for volumes and logs. */
   dir: string;
   root?: string;
+  /**
+   * The image the containers run, instead of this checkout: its environment (PATH with the
+   * launchers, NODE_ENV, OMNIDICT_HOME, ...) and its working directory. The manifest's env wins.
+   */
+  image?: { env: Record<string, string>; workdir: string };
   /** Time to wait for every readiness probe to pass. */
   readyTimeoutMs?: number;
   /** Progress lines. */
@@ -82,12 +88,15 @@ export class LocalCluster {
         const fd = openSync(p.logFile, 'a');
         const child = spawn(p.argv[0]!, p.argv.slice(1), {
           stdio: ['ignore', fd, fd],
+          ...(opts.image ? { cwd: opts.image.workdir } : {}),
           env: {
-            PATH: `${path.join(root, 'deploy', 'docker', 'bin')}${path.delimiter}${process.env.PATH ?? ''}`,
+            ...(opts.image?.env ?? {
+              PATH: `${path.join(root, 'deploy', 'docker', 'bin')}${path.delimiter}${process.env.PATH ?? ''}`,
+              NODE_ENV: 'production',
+              OMNIDICT_HOME: root,
+            }),
             HOME: path.join(opts.dir, p.pod.name),
             HOSTNAME: p.pod.name,
-            NODE_ENV: 'production',
-            OMNIDICT_HOME: root,
             ...p.env,
           },
         });
