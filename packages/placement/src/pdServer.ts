@@ -312,7 +312,8 @@ class PdServer {
       res = (await this.#host.propose<ApplyResult>(PD_GROUP_ID, encodeCommand(cmd), { timeoutMs: 5_000 })).result;
     } catch (err) {
       if (err instanceof RuntimeError && err.code === 'NOT_LEADER') throw this.#notLeader();
-      if (err instanceof RuntimeError && (err.code === 'TIMEOUT' || err.code === 'OUTCOME_UNKNOWN')) throw new OmniError('TIMEOUT', err.message);
+      if (err instanceof RuntimeError && (err.code === 'TIMEOUT' || err.code === 'OUTCOME_UNKNOWN'))
+        throw new OmniError('TIMEOUT', err.message);
       if (err instanceof RuntimeError) throw new OmniError('UNAVAILABLE', `${err.code}: ${err.message}`);
       throw err;
     }
