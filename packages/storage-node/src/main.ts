@@ -72,6 +72,12 @@ const program = new Command('omnidict-node')
     new Option('--proto-root <dir>', 'directory of the .proto files, for reflection').env('OMNIDICT_PROTO_ROOT'),
   )
   .addOption(
+    new Option(
+      '--no-lease-reads',
+      'confirm every linearizable read with a ReadIndex round instead of a clock-checked leader lease',
+    ).env('OMNIDICT_NO_LEASE_READS'),
+  )
+  .addOption(
     new Option('--log-level <level>', 'pino log level')
       .choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
       .default('info')
@@ -91,6 +97,7 @@ const opts = program.opts<{
   maxValueBytes: number;
   metricsPort: number;
   protoRoot?: string;
+  leaseReads: boolean;
   logLevel: string;
 }>();
 
@@ -115,6 +122,7 @@ try {
     pdHeartbeatMs: opts.pdHeartbeatMs,
     dataDir: opts.dataDir,
     maxValueBytes: opts.maxValueBytes,
+    raft: { leaseReads: opts.leaseReads },
     logger,
     ...('add' in reflection ? { addReflection: reflection.add } : {}),
   });

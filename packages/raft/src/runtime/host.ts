@@ -100,6 +100,20 @@ export interface RaftHostConfig {
    */
   readonly readOnly?: 'safe' | 'leaseBased';
   /**
+   * Clock-checked leader leases (TiKV style), on top of `safe` ReadIndex. Each ReadIndex round the
+   * leader completes proves that a quorum heard from it after the round began at t0; with
+   * check-quorum those voters refuse to vote for anyone else for an election timeout after that, so
+   * no other leader can exist before t0 + electionTicks × tickMs. The leader then answers reads from
+   * its commit index with no round trip until t0 + `leaseRatio` × that (default 0.9: the margin is
+   * for clock RATE drift between processes; the clock is monotonic, so a paused process — GC,
+   * SIGSTOP — wakes up with its lease expired rather than trusting it). A leadership transfer ends
+   * the lease at once (its TimeoutNow bypasses the voters' check). Reads past the lease's first half
+   * renew it in the background. Default off; ignored unless `readOnly` is `safe`.
+   */
+  readonly leaseReads?: boolean;
+  /** Fraction of the minimum election timeout a lease lasts. Default 0.9. */
+  readonly leaseRatio?: number;
+  /**
    * Called for a message to a group this host does not have. Return true to create an empty
    * (uninitialized) replica that a snapshot will fill — e.g. a learner being added here. The KV node
    * must refuse when the group's range overlaps a local replica that has not applied its split yet.
@@ -185,6 +199,8 @@ export interface HostStats {
   syncWrites: number;
   /** Committed entries applied (all groups). */
   appliedEntries: number;
+  /** Reads answered from a leader lease, without a ReadIndex round. */
+  leaseReads: number;
   batchesSent: number;
   messagesSent: number;
   inboundDropped: number;
@@ -296,6 +312,7 @@ export class RaftHost {
     turns: 0,
     syncWrites: 0,
     appliedEntries: 0,
+    leaseReads: 0,
     batchesSent: 0,
     messagesSent: 0,
     inboundDropped: 0,
@@ -321,6 +338,8 @@ export class RaftHost {
   readonly #maxProposalBytes: number;
   readonly #quiesceEnabled: boolean;
   readonly #readOnly: 'safe' | 'leaseBased';
+  /** Lease length in ms, 0 when lease reads are off. */
+  readonly #leaseMs: number;
   readonly #onUnknownGroup: ((info: UnknownGroupInfo) => boolean) | undefined;
   readonly #onReplicaRemoved: ((info: ReplicaRemovedInfo) => void) | undefined;
   readonly #onStalePeer: ((info: StalePeerInfo) => void) | undefined;
@@ -369,6 +388,12 @@ export class RaftHost {
     this.#maxProposalBytes = config.maxProposalBytes ?? 8 << 20;
     this.#quiesceEnabled = config.quiesce ?? true;
     this.#readOnly = config.readOnly ?? 'safe';
+    const leaseRatio = config.leaseRatio ?? 0.9;
+    if (!(leaseRatio > 0 && leaseRatio < 1)) {
+      throw new RuntimeError('INVALID_ARGUMENT', `leaseRatio must be in (0, 1), got ${leaseRatio}`);
+    }
+    this.#leaseMs =
+      config.leaseReads === true && this.#readOnly === 'safe' ? leaseRatio * this.#electionTicks * this.#tickMs : 0;
     this.#onUnknownGroup = config.onUnknownGroup;
     this.#onReplicaRemoved = config.onReplicaRemoved;
     this.#onStalePeer = config.onStalePeer;
@@ -518,9 +543,8 @@ export class RaftHost {
     const g = this.#group(groupId);
     return new Promise<number>((resolve, reject) => {
       if (this.#closed) return reject(this.#closedError());
-      const ctx = new Uint8Array(12);
-      new DataView(ctx.buffer).setUint32(0, this.nodeId);
-      new DataView(ctx.buffer).setFloat64(4, ++this.#readSeq);
+      if (this.#leaseRead(g, resolve, reject)) return;
+      const ctx = this.#nextReadCtx();
       const key = Buffer.from(ctx).toString('hex');
       let cancel: (() => void) | undefined;
       g.readWaiters.set(key, {
@@ -544,9 +568,49 @@ export class RaftHost {
     });
   }
 
+  /**
+   * leaseRead answers a read from the leader's commit index when its lease holds (see
+   * `RaftHostConfig.leaseReads`): every write acknowledged so far is committed at or below it, and
+   * no other leader can have committed anything since. Returns false when a ReadIndex round is needed.
+   */
+  #leaseRead(g: Replica, resolve: (index: number) => void, reject: (e: Error) => void): boolean {
+    if (this.#leaseMs === 0 || !g.isLeader) return false;
+    const raft = g.node.raft;
+    const now = this.#clock.nowMs();
+    if (
+      raft.state !== StateRole.Leader ||
+      raft.term !== g.leaseTerm ||
+      raft.leadTransferee !== 0 ||
+      now >= g.leaseUntilMs
+    ) {
+      return false;
+    }
+    const index = raft.log.committed;
+    this.stats.leaseReads++;
+    if (index <= g.applyState.appliedIndex) resolve(index);
+    else g.pendingReads.push({ index, resolve, reject });
+    // Past half the lease: one ReadIndex round renews it, before readers have to wait for one.
+    if (g.leaseUntilMs - now < this.#leaseMs / 2 && !g.leaseRenewing) {
+      g.leaseRenewing = true;
+      const ctx = this.#nextReadCtx();
+      g.inputs.push({ kind: 'readIndex', ctx });
+      this.#wake(g);
+      this.#schedule(g);
+    }
+    return true;
+  }
+
+  #nextReadCtx(): Uint8Array {
+    const ctx = new Uint8Array(12);
+    new DataView(ctx.buffer).setUint32(0, this.nodeId);
+    new DataView(ctx.buffer).setFloat64(4, ++this.#readSeq);
+    return ctx;
+  }
+
   /** transferLeader asks the group's leader (this replica) to hand leadership to `to` (thesis §3.10). */
   transferLeader(groupId: GroupId, to: ReplicaId): void {
     const g = this.#group(groupId);
+    g.leaseUntilMs = 0; // the transferee campaigns past the voters' lease check
     g.inputs.push({ kind: 'transferLeader', to });
     this.#wake(g);
     this.#schedule(g);
@@ -891,6 +955,9 @@ export class RaftHost {
         if (readBatch === undefined) {
           readBatch = [];
           g.readBatches.set(key, readBatch);
+          if (this.#leaseMs > 0 && g.node.raft.state === StateRole.Leader) {
+            g.leaseRounds.set(key, { startedMs: this.#clock.nowMs(), term: g.node.raft.term });
+          }
           g.node.readIndex(input.ctx);
         } else readBatch.push(key);
         continue;
@@ -1111,6 +1178,7 @@ export class RaftHost {
   #routeMessages(p: PreparedWork, outbox: Map<NodeId, raftpb.MessageBatch>): void {
     const { g, rd } = p;
     if (rd.softState !== undefined) {
+      if (rd.softState.role !== StateRole.Leader) g.leaseUntilMs = 0;
       g.leaderId = rd.softState.leaderId;
       g.isLeader = rd.softState.role === StateRole.Leader;
       if (g.isLeader || rd.softState.leaderId === 0) this.#wake(g);
@@ -1202,6 +1270,18 @@ export class RaftHost {
     }
     for (const rs of rd.readStates) {
       const key = Buffer.from(rs.requestCtx).toString('hex');
+      const round = g.leaseRounds.get(key);
+      if (round !== undefined) {
+        g.leaseRounds.delete(key);
+        g.leaseRenewing = false;
+        const raft = g.node.raft;
+        // A quorum answered a round begun at startedMs, in this same term, with no transfer begun.
+        if (raft.state === StateRole.Leader && raft.term === round.term && raft.leadTransferee === 0) {
+          if (g.leaseTerm !== round.term) g.leaseUntilMs = 0;
+          g.leaseTerm = round.term;
+          g.leaseUntilMs = Math.max(g.leaseUntilMs, round.startedMs + this.#leaseMs);
+        }
+      }
       const batched = g.readBatches.get(key);
       g.readBatches.delete(key);
       const w = g.readWaiters.get(key);
@@ -1219,6 +1299,10 @@ export class RaftHost {
     }
     // Contexts the core dropped (no leader, leader change) never come back: their readers time out.
     if (g.readWaiters.size === 0 && g.readBatches.size > 0) g.readBatches.clear();
+    if (g.leaseRounds.size > 0 && g.node.raft.state !== StateRole.Leader) {
+      g.leaseRounds.clear();
+      g.leaseRenewing = false;
+    }
     if (g.pendingReads.length > 0) {
       const still: typeof g.pendingReads = [];
       for (const r of g.pendingReads) {

@@ -78,6 +78,14 @@ export class Replica {
   /** Read points waiting for applied >= index. */
   readonly pendingReads: Array<{ index: number; resolve(index: number): void; reject(e: Error): void }> = [];
 
+  /** Clock-checked lease (leader only): reads are served locally before `leaseUntilMs` in `leaseTerm`. */
+  leaseUntilMs = 0;
+  leaseTerm = 0;
+  /** ReadIndex rounds this leader began (core context hex → start time and term): they renew the lease. */
+  readonly leaseRounds = new Map<string, { startedMs: number; term: number }>();
+  /** A renewal round is in flight. */
+  leaseRenewing = false;
+
   readonly sendingSnapshots = new Set<ReplicaId>();
   receivingSnapshot = false;
   staged: StagedSnapshot | undefined;

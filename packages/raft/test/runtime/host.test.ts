@@ -171,6 +171,113 @@ describe('RaftHost over the in-memory transport', () => {
     expect(c.host(leader).stats.messagesSent - before).toBe(0);
   });
 
+  describe('clock-checked leases (leaseReads)', () => {
+    // electionTicks 10 × TICK_MS 100 ms × leaseRatio 0.9: a lease lasts 900 ms of the manual clock.
+    const leaseConfig = { leaseReads: true };
+
+    test('after one ReadIndex round the leader answers reads with no message until the lease ends', async () => {
+      c = new TestCluster({ hostConfig: leaseConfig });
+      await c.start([1, 2, 3]);
+      await c.createGroup(1, [1, 2, 3]);
+      const leader = await c.waitForLeader(1);
+      const idx = await c.propose(1, 'w');
+      const first = c.host(leader).readIndex(1); // a round: it starts the lease
+      await c.settle();
+      expect(await first).toBeGreaterThanOrEqual(idx);
+      const h = c.host(leader);
+      const sent = h.stats.messagesSent;
+      const leased = h.stats.leaseReads;
+      const reads = Array.from({ length: 5 }, () => h.readIndex(1));
+      await c.settle();
+      for (const r of reads) expect(await r).toBeGreaterThanOrEqual(idx);
+      expect({ messages: h.stats.messagesSent - sent, leaseReads: h.stats.leaseReads - leased }).toEqual({
+        messages: 0,
+        leaseReads: 5,
+      });
+      // A write acknowledged since is visible to the next lease read.
+      const idx2 = await c.propose(1, 'w2');
+      const r2 = h.readIndex(1);
+      await c.settle();
+      expect(await r2).toBeGreaterThanOrEqual(idx2);
+    });
+
+    test('a deposed leader cut off from the quorum never serves a read from an expired lease', async () => {
+      c = new TestCluster({ hostConfig: leaseConfig, seed: 9 });
+      await c.start([1, 2, 3]);
+      await c.createGroup(1, [1, 2, 3]);
+      c.host(1).campaign(1);
+      await c.settle();
+      await c.propose(1, 'before');
+      const warm = c.host(1).readIndex(1);
+      await c.settle();
+      await warm;
+      c.network.partition([1], [2, 3]);
+      await c.waitFor(() => [2, 3].some((n) => c.host(n).status(1).role === 'leader'), 200, 'new leader');
+      const newLeader = [2, 3].find((n) => c.host(n).status(1).role === 'leader')!;
+      const p = c.host(newLeader).propose(1, Buffer.from('after'));
+      await c.settle();
+      const { index: afterIndex } = await p;
+      // The old side's read: by now its lease is long over, so it must not answer below afterIndex.
+      let answered: number | undefined;
+      const leasedBefore = c.host(1).stats.leaseReads;
+      void c
+        .host(1)
+        .readIndex(1, { timeoutMs: 500 })
+        .then(
+          (i) => (answered = i),
+          () => undefined,
+        );
+      await c.tick(8);
+      expect({ answered, leaseReads: c.host(1).stats.leaseReads - leasedBefore }).toEqual({
+        answered: undefined,
+        leaseReads: 0,
+      });
+      expect(afterIndex).toBeGreaterThan(0);
+    });
+
+    test('a leadership transfer ends the lease: the next read takes a ReadIndex round', async () => {
+      c = new TestCluster({ hostConfig: leaseConfig });
+      await c.start([1, 2, 3]);
+      await c.createGroup(1, [1, 2, 3]);
+      c.host(1).campaign(1);
+      await c.settle();
+      await c.propose(1, 'w');
+      const warm = c.host(1).readIndex(1);
+      await c.settle();
+      await warm;
+      const leased = c.host(1).stats.leaseReads;
+      c.host(1).transferLeader(1, 2);
+      const r = c
+        .host(1)
+        .readIndex(1, { timeoutMs: 300 })
+        .catch(() => -1);
+      await c.tick(5);
+      await r;
+      expect(c.host(2).status(1).role).toBe('leader');
+      expect(c.host(1).stats.leaseReads).toBe(leased);
+    });
+
+    test('reads past half the lease renew it in the background, so steady reads never wait for a round', async () => {
+      c = new TestCluster({ hostConfig: leaseConfig });
+      await c.start([1, 2, 3]);
+      await c.createGroup(1, [1, 2, 3]);
+      const leader = await c.waitForLeader(1);
+      await c.propose(1, 'w');
+      const warm = c.host(leader).readIndex(1);
+      await c.settle();
+      await warm;
+      const h = c.host(leader);
+      const leased = h.stats.leaseReads;
+      // 30 reads, one per tick: 3 s of clock, more than three leases long.
+      for (let i = 0; i < 30; i++) {
+        const r = h.readIndex(1);
+        await c.tick();
+        await r;
+      }
+      expect(h.stats.leaseReads - leased).toBe(30);
+    });
+  });
+
   test('reads queued together share one ReadIndex round and each sees every write acknowledged before it', async () => {
     c = new TestCluster();
     await c.start([1, 2, 3]);
