@@ -49,30 +49,46 @@ export interface NodeHandle {
   close(opts?: { abrupt?: boolean }): Promise<void>;
 }
 
-/** The NodeKV service: one long-lived bidi stream per router; each request batch gets one response batch. */
+/**
+ * The NodeKV service: one long-lived bidi stream per router. Each response goes back as soon as its
+ * request is done (responses finished in the same event-loop turn share one batch), so a read is
+ * never held back by a write that arrived in the same request batch, nor a fast shard by a slow one.
+ */
 export function nodeKvService(store: Store, log: Logger): nodepb.NodeKVServer {
   return {
     execute: (call) => {
       let pending = 0;
       let ended = false;
+      let done: nodepb.NodeResponse[] = [];
+      let flushScheduled = false;
       const maybeEnd = () => {
-        if (ended && pending === 0) call.end();
+        if (ended && pending === 0 && done.length === 0) call.end();
+      };
+      const flush = () => {
+        flushScheduled = false;
+        const responses = done;
+        done = [];
+        if (responses.length > 0 && !call.cancelled && !call.destroyed) call.write({ responses });
+        maybeEnd();
+      };
+      const finished = (response: nodepb.NodeResponse) => {
+        pending--;
+        done.push(response);
+        if (!flushScheduled) {
+          flushScheduled = true;
+          setImmediate(flush);
+        }
       };
       call.on('data', (batch: nodepb.NodeRequestBatch) => {
-        pending++;
         // Requests are started in order, so writes of one batch are proposed in order.
-        Promise.all(batch.requests.map((r) => store.execute(r))).then(
-          (responses) => {
-            pending--;
-            if (!call.cancelled && !call.destroyed) call.write({ responses });
-            maybeEnd();
-          },
-          (err: unknown) => {
-            pending--;
-            log.error({ err: String(err) }, 'execute batch failed');
-            maybeEnd();
-          },
-        );
+        for (const r of batch.requests) {
+          pending++;
+          store.execute(r).then(finished, (err: unknown) => {
+            // execute never throws (errors are in the response): a bug if it happens. Answer anyway.
+            log.error({ err: String(err), id: r.id }, 'execute failed');
+            finished({ id: r.id, error: errorPb(err), result: undefined });
+          });
+        }
       });
       call.on('end', () => {
         ended = true;
