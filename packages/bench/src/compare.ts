@@ -19,6 +19,7 @@ import {
   parseWorkloads,
 } from './options.js';
 import { renderReport } from './report.js';
+import type { OmniClientMode } from './subjects.js';
 
 interface Flags {
   systems: CompareOptions['systems'];
@@ -30,7 +31,7 @@ interface Flags {
   keys: number;
   readRatio: number;
   omniShards: number;
-  omniClient: 'unary' | 'pipeline';
+  omniClient: OmniClientMode;
   shards: number[];
   shardConcurrency: number;
   idleShards: number;
@@ -62,8 +63,11 @@ const program = new Command('bench:compare')
   .option('--read-ratio <ratio>', 'fraction of gets in the mixed workload', parseRatio, 0.9)
   .option('--omni-shards <n>', 'shards of the OmniDict cluster in the comparison', parsePositiveInt, 8)
   .addOption(
-    new Option('--omni-client <mode>', 'OmniDict SDK mode: unary calls (like etcd3) or the pipelined stream')
-      .choices(['unary', 'pipeline'])
+    new Option(
+      '--omni-client <mode>',
+      'how the benchmark reaches OmniDict: unary SDK calls to the router (like etcd3), the SDK pipelined stream, or embedded (the router inside the benchmark process)',
+    )
+      .choices(['unary', 'pipeline', 'embedded'])
       .default('unary'),
   )
   .option('--shards <list>', 'shard counts of the scaling table, or none', parseCountList, [1, 8, 64])

@@ -7,7 +7,7 @@ import type { Cleanup } from './cleanup.js';
 import { EtcdCluster, type EtcdClusterPlan, ensureEtcd, etcdEnv } from './etcdCluster.js';
 import { downDir, killDir, OmniCluster } from './omniCluster.js';
 import { cpuTimeMs, freePort, run, sleep } from './processes.js';
-import { etcdSubject, omniSubject, type Subject } from './subjects.js';
+import { etcdSubject, type OmniClientMode, omniSubject, type Subject } from './subjects.js';
 import type { Cell, ShardCell } from './table.js';
 
 export type SystemName = 'etcd' | 'omnidict';
@@ -24,7 +24,7 @@ export interface CompareOptions {
   readRatio: number;
   /** Shards of the OmniDict cluster used for the comparison table. */
   omniShards: number;
-  omniClient: 'unary' | 'pipeline';
+  omniClient: OmniClientMode;
   /** Shard counts of the scaling table (empty: no table). */
   shardCounts: number[];
   shardConcurrency: number;
@@ -215,7 +215,7 @@ export class CompareRun {
   private async runOmni(root: string): Promise<Cell[]> {
     const { cluster, down } = await this.omniUp(root, 'omnidict', this.o.omniShards);
     try {
-      return await this.measure(omniSubject(cluster.routerAddress, this.o.omniClient, Math.max(...this.o.concurrency)));
+      return await this.measure(omniSubject(cluster, this.o.omniClient, Math.max(...this.o.concurrency)));
     } finally {
       await down();
     }
@@ -270,7 +270,7 @@ export class CompareRun {
     let started: Awaited<ReturnType<CompareRun['omniUp']>> | null = null;
     try {
       started = await this.omniUp(root, `shards-${shards}`, shards);
-      const subject = omniSubject(started.cluster.routerAddress, this.o.omniClient, this.o.shardConcurrency);
+      const subject = omniSubject(started.cluster, this.o.omniClient, this.o.shardConcurrency);
       try {
         if (this.o.warmupMs > 0) await this.bench(subject, benchOptions(this.o, 'put', 16, this.o.warmupMs));
         cell.result = await this.bench(

@@ -46,6 +46,10 @@ export class OmniCluster {
     return this.file.processes.find((p) => p.role === 'router')!.address;
   }
 
+  get pdAddresses(): string[] {
+    return this.file.processes.filter((p) => p.role === 'pd').map((p) => p.address);
+  }
+
   pids(role?: 'pd' | 'node' | 'router'): number[] {
     return this.file.processes.filter((p) => role === undefined || p.role === role).map((p) => p.pid);
   }

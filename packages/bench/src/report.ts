@@ -19,7 +19,9 @@ export function renderReport(r: CompareReport): string {
     [
       r.etcdVersion === null ? null : `etcd ${r.etcdVersion} (3 members, etcd3 client)`,
       o.systems.includes('omnidict')
-        ? `OmniDict 3 PD + 3 nodes + 1 router, ${o.omniShards} shards, ${o.omniClient} SDK client`
+        ? `OmniDict 3 PD + 3 nodes + 1 router, ${o.omniShards} shards, ${
+            o.omniClient === 'embedded' ? 'router embedded in the client (embedRouter)' : `${o.omniClient} SDK client`
+          }`
         : null,
     ]
       .filter((s) => s !== null)

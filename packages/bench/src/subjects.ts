@@ -1,5 +1,6 @@
 import type { BenchTarget } from '@omnidict/cli';
 import { OmniClient, OmniError, type Pipeline } from '@omnidict/client';
+import { embedRouter } from '@omnidict/router';
 import { Etcd3 } from 'etcd3';
 
 /**
@@ -34,12 +35,22 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
   return out;
 }
 
+/** How the benchmark reaches OmniDict. */
+export type OmniClientMode = 'unary' | 'pipeline' | 'embedded';
+
 /**
- * omniSubject drives OmniDict through the SDK: unary calls (the same kind of client etcd3 is:
- * one grpc-js channel, one unary call per operation), or the SDK's pipelined stream.
+ * omniSubject drives OmniDict: through the router with the SDK's unary calls (the same kind of
+ * client etcd3 is: one grpc-js channel, one unary call per operation) or its pipelined stream; or
+ * `embedded`: the router's routing layer inside the benchmark process (`embedRouter`, as TiKV's
+ * client does), one gRPC hop fewer per request — the counterpart of etcd3 talking to the members.
  */
-export function omniSubject(routerAddress: string, mode: 'unary' | 'pipeline', maxInFlight: number): Subject {
-  const client = new OmniClient({ routers: routerAddress, defaultTimeoutMs: 10_000 });
+export function omniSubject(
+  endpoints: { readonly routerAddress: string; readonly pdAddresses: readonly string[] },
+  mode: OmniClientMode,
+  maxInFlight: number,
+): Subject {
+  if (mode === 'embedded') return embeddedSubject(endpoints.pdAddresses);
+  const client = new OmniClient({ routers: endpoints.routerAddress, defaultTimeoutMs: 10_000 });
   let pipeline: Pipeline | null = null;
   // The stream opens on first use, so a unary-only run never holds one.
   const stream = () => {
@@ -60,6 +71,29 @@ export function omniSubject(routerAddress: string, mode: 'unary' | 'pipeline', m
       pipeline?.close();
       client.close();
     },
+  };
+}
+
+function embeddedSubject(pdAddresses: readonly string[]): Subject {
+  const embedded = embedRouter({ pdAddresses });
+  const deadline = () => Date.now() + 10_000;
+  const kv = embedded.kv;
+  const bytes = (v: Uint8Array) => (Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength));
+  return {
+    name: 'OmniDict',
+    target: {
+      put: (k, v) => kv.put({ key: Buffer.from(k), value: bytes(v), ttlMs: 0 }, deadline()),
+      get: (k) => kv.get({ key: Buffer.from(k), stale: false }, deadline()),
+    },
+    preload: (keys, value) =>
+      forEachParallel(chunks(keys, 100), 4, async (batch) => {
+        await kv.batchPut(
+          { puts: batch.map((key) => ({ key: Buffer.from(key), value: bytes(value), ttlMs: 0 })) },
+          deadline(),
+        );
+      }),
+    errorCode: (err) => (err instanceof OmniError ? err.code : errorName(err)),
+    close: () => embedded.close(),
   };
 }
 

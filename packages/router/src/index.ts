@@ -3,7 +3,14 @@
  * local launcher); the pieces are exported for embedding and for tests of their own.
  */
 
-export { createKvService, type KvServiceOptions } from './kvService.js';
+export { type EmbeddedRouter, type EmbeddedRouterOptions, embedRouter } from './embedded.js';
+export {
+  createKvHandlers,
+  createKvService,
+  type KvHandlerOptions,
+  type KvHandlers,
+  type KvServiceOptions,
+} from './kvService.js';
 export { type Logger, silentLogger } from './logger.js';
 export { RouterMetrics } from './metrics.js';
 export { ChannelError, NodeChannel, type NodeChannelOptions } from './nodeChannel.js';

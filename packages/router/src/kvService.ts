@@ -38,13 +38,123 @@ function deadlineOf(call: { getDeadline(): Date | number }, defaultTimeoutMs: nu
 const read = (deadlineMs: number, stale = false): CallContext => ({ deadlineMs, idempotent: true, staleRead: stale });
 const write = (deadlineMs: number): CallContext => ({ deadlineMs, idempotent: false });
 
+/** Every KV operation as a plain async function: the request and the time to give up by. */
+export interface KvHandlers {
+  put(req: kv.PutRequest, deadlineMs: number): Promise<kv.PutResponse>;
+  get(req: kv.GetRequest, deadlineMs: number): Promise<kv.GetResponse>;
+  delete(req: kv.DeleteRequest, deadlineMs: number): Promise<kv.DeleteResponse>;
+  update(req: kv.UpdateRequest, deadlineMs: number): Promise<kv.UpdateResponse>;
+  exists(req: kv.ExistsRequest, deadlineMs: number): Promise<kv.ExistsResponse>;
+  expire(req: kv.ExpireRequest, deadlineMs: number): Promise<kv.ExpireResponse>;
+  ttl(req: kv.TtlRequest, deadlineMs: number): Promise<kv.TtlResponse>;
+  persist(req: kv.PersistRequest, deadlineMs: number): Promise<kv.PersistResponse>;
+  compareAndSwap(req: kv.CompareAndSwapRequest, deadlineMs: number): Promise<kv.CompareAndSwapResponse>;
+  batchGet(req: kv.BatchGetRequest, deadlineMs: number): Promise<kv.BatchGetResponse>;
+  batchPut(req: kv.BatchPutRequest, deadlineMs: number): Promise<kv.BatchPutResponse>;
+  scan(req: kv.ScanRequest, deadlineMs: number): Promise<kv.ScanResponse>;
+  flush(req: kv.FlushRequest, deadlineMs: number): Promise<kv.FlushResponse>;
+  /** One operation of the Stream RPC. */
+  streamOp(req: kv.StreamRequest, deadlineMs: number): Promise<kv.StreamResponse>;
+}
+
+export type KvHandlerOptions = Pick<KvServiceOptions, 'router' | 'maxValueBytes'>;
+
 /**
- * createKvService implements `omnidict.v1.KV`. Every request is validated before anything is
- * forwarded (empty key → INVALID_ARGUMENT, key > 4 KiB or value > maxValueBytes → TOO_LARGE); every
- * error leaves through `toServiceError`, so clients get the OmniDict code in metadata.
+ * createKvHandlers is the KV API over a Router, without gRPC: what the router's gRPC service
+ * serves, and what an application embeds to route requests itself (`EmbeddedRouter`). Every
+ * request is validated before anything is forwarded (empty key → INVALID_ARGUMENT, key > 4 KiB or
+ * value > maxValueBytes → TOO_LARGE); failures are OmniErrors.
+ */
+export function createKvHandlers(opts: KvHandlerOptions): KvHandlers {
+  const { router, maxValueBytes } = opts;
+  const handlers: KvHandlers = {
+    put: async (req, deadlineMs) => {
+      validateKey(req.key);
+      validateValue(req.value, maxValueBytes);
+      return router.keyOp(req.key, 'put', req, write(deadlineMs));
+    },
+    get: async (req, deadlineMs) => {
+      validateKey(req.key);
+      return router.keyOp(req.key, 'get', req, read(deadlineMs, req.stale));
+    },
+    delete: async (req, deadlineMs) => {
+      validateKey(req.key);
+      return router.keyOp(req.key, 'delete', req, write(deadlineMs));
+    },
+    update: async (req, deadlineMs) => {
+      validateKey(req.key);
+      validateValue(req.value, maxValueBytes);
+      return router.keyOp(req.key, 'update', req, write(deadlineMs));
+    },
+    exists: async (req, deadlineMs) => {
+      validateKey(req.key);
+      return router.keyOp(req.key, 'exists', req, read(deadlineMs, req.stale));
+    },
+    expire: async (req, deadlineMs) => {
+      validateKey(req.key);
+      return router.keyOp(req.key, 'expire', req, write(deadlineMs));
+    },
+    ttl: async (req, deadlineMs) => {
+      validateKey(req.key);
+      return router.keyOp(req.key, 'ttl', req, read(deadlineMs));
+    },
+    persist: async (req, deadlineMs) => {
+      validateKey(req.key);
+      return router.keyOp(req.key, 'persist', req, write(deadlineMs));
+    },
+    compareAndSwap: async (req, deadlineMs) => {
+      validateKey(req.key);
+      validateValue(req.value, maxValueBytes);
+      if (req.expected?.$case === 'expectedValue') validateValue(req.expected.value, maxValueBytes);
+      return router.keyOp(req.key, 'cas', req, write(deadlineMs));
+    },
+    batchGet: async (req, deadlineMs) => {
+      for (const key of req.keys) validateKey(key);
+      // One node request per key, all issued in this turn: the node channels batch them per node.
+      const results = await Promise.all(
+        req.keys.map((key) => router.keyOp(key, 'get', { key, stale: req.stale }, read(deadlineMs, req.stale))),
+      );
+      return { results };
+    },
+    batchPut: async (req, deadlineMs) => {
+      for (const p of req.puts) {
+        validateKey(p.key);
+        validateValue(p.value, maxValueBytes);
+      }
+      // Not atomic: on an error some puts may have been applied (documented in docs/router.md).
+      const results = await Promise.all(req.puts.map((p) => router.keyOp(p.key, 'put', p, write(deadlineMs))));
+      return { modIndexes: results.map((r) => r.modIndex) };
+    },
+    scan: (req, deadlineMs) => router.scanPage(req, deadlineMs),
+    flush: async (_req, deadlineMs) => ({ deleted: await router.flush(deadlineMs) }),
+    streamOp: async (req, deadlineMs) => {
+      const op = req.op;
+      switch (op?.$case) {
+        case 'put':
+          return { id: req.id, result: { $case: 'put', value: await handlers.put(op.value, deadlineMs) } };
+        case 'get':
+          return { id: req.id, result: { $case: 'get', value: await handlers.get(op.value, deadlineMs) } };
+        case 'delete':
+          return { id: req.id, result: { $case: 'delete', value: await handlers.delete(op.value, deadlineMs) } };
+        case 'update':
+          return { id: req.id, result: { $case: 'update', value: await handlers.update(op.value, deadlineMs) } };
+        case 'cas':
+          return { id: req.id, result: { $case: 'cas', value: await handlers.compareAndSwap(op.value, deadlineMs) } };
+        default:
+          throw new OmniError('INVALID_ARGUMENT', `stream request ${req.id} has no operation`);
+      }
+    },
+  };
+  return handlers;
+}
+
+/**
+ * createKvService implements `omnidict.v1.KV` over `createKvHandlers`; every error leaves through
+ * `toServiceError`, so clients get the OmniDict code in metadata.
  */
 export function createKvService(opts: KvServiceOptions): kv.KVServer {
-  const { router, metrics, logger, maxValueBytes } = opts;
+  const { metrics, logger } = opts;
+  const h = createKvHandlers(opts);
 
   function unary<Req, Res>(
     method: string,
@@ -75,80 +185,22 @@ export function createKvService(opts: KvServiceOptions): kv.KVServer {
     };
   }
 
-  const put = (req: kv.PutRequest, deadlineMs: number) => {
-    validateKey(req.key);
-    validateValue(req.value, maxValueBytes);
-    return router.keyOp(req.key, 'put', req, write(deadlineMs));
-  };
-  const get = (req: kv.GetRequest, deadlineMs: number) => {
-    validateKey(req.key);
-    return router.keyOp(req.key, 'get', req, read(deadlineMs, req.stale));
-  };
-  const del = (req: kv.DeleteRequest, deadlineMs: number) => {
-    validateKey(req.key);
-    return router.keyOp(req.key, 'delete', req, write(deadlineMs));
-  };
-  const update = (req: kv.UpdateRequest, deadlineMs: number) => {
-    validateKey(req.key);
-    validateValue(req.value, maxValueBytes);
-    return router.keyOp(req.key, 'update', req, write(deadlineMs));
-  };
-  const cas = (req: kv.CompareAndSwapRequest, deadlineMs: number) => {
-    validateKey(req.key);
-    validateValue(req.value, maxValueBytes);
-    if (req.expected?.$case === 'expectedValue') validateValue(req.expected.value, maxValueBytes);
-    return router.keyOp(req.key, 'cas', req, write(deadlineMs));
-  };
-
-  const service: kv.KVServer = {
-    put: unary('Put', put),
-    get: unary('Get', get),
-    delete: unary('Delete', del),
-    update: unary('Update', update),
-    exists: unary('Exists', (req: kv.ExistsRequest, deadlineMs) => {
-      validateKey(req.key);
-      return router.keyOp(req.key, 'exists', req, read(deadlineMs, req.stale));
-    }),
-    expire: unary('Expire', (req: kv.ExpireRequest, deadlineMs) => {
-      validateKey(req.key);
-      return router.keyOp(req.key, 'expire', req, write(deadlineMs));
-    }),
-    ttl: unary('Ttl', (req: kv.TtlRequest, deadlineMs) => {
-      validateKey(req.key);
-      return router.keyOp(req.key, 'ttl', req, read(deadlineMs));
-    }),
-    persist: unary('Persist', (req: kv.PersistRequest, deadlineMs) => {
-      validateKey(req.key);
-      return router.keyOp(req.key, 'persist', req, write(deadlineMs));
-    }),
-    compareAndSwap: unary('CompareAndSwap', cas),
-    batchGet: unary('BatchGet', async (req: kv.BatchGetRequest, deadlineMs): Promise<kv.BatchGetResponse> => {
-      for (const key of req.keys) validateKey(key);
-      // One node request per key, all issued in this turn: the node channels batch them per node.
-      const results = await Promise.all(
-        req.keys.map((key) => router.keyOp(key, 'get', { key, stale: req.stale }, read(deadlineMs, req.stale))),
-      );
-      return { results };
-    }),
-    batchPut: unary('BatchPut', async (req: kv.BatchPutRequest, deadlineMs): Promise<kv.BatchPutResponse> => {
-      for (const p of req.puts) {
-        validateKey(p.key);
-        validateValue(p.value, maxValueBytes);
-      }
-      // Not atomic: on an error some puts may have been applied (documented in docs/router.md).
-      const results = await Promise.all(req.puts.map((p) => router.keyOp(p.key, 'put', p, write(deadlineMs))));
-      return { modIndexes: results.map((r) => r.modIndex) };
-    }),
-    scan: unary('Scan', (req: kv.ScanRequest, deadlineMs) => router.scanPage(req, deadlineMs)),
-    flush: unary(
-      'Flush',
-      async (_req: kv.FlushRequest, deadlineMs): Promise<kv.FlushResponse> => ({
-        deleted: await router.flush(deadlineMs),
-      }),
-    ),
+  return {
+    put: unary('Put', h.put),
+    get: unary('Get', h.get),
+    delete: unary('Delete', h.delete),
+    update: unary('Update', h.update),
+    exists: unary('Exists', h.exists),
+    expire: unary('Expire', h.expire),
+    ttl: unary('Ttl', h.ttl),
+    persist: unary('Persist', h.persist),
+    compareAndSwap: unary('CompareAndSwap', h.compareAndSwap),
+    batchGet: unary('BatchGet', h.batchGet),
+    batchPut: unary('BatchPut', h.batchPut),
+    scan: unary('Scan', h.scan),
+    flush: unary('Flush', h.flush),
     stream: streamHandler(),
   };
-  return service;
 
   /**
    * Stream: every request is executed as soon as it arrives; responses are written as they finish
@@ -174,7 +226,7 @@ export function createKvService(opts: KvServiceOptions): kv.KVServer {
         const startedNs = process.hrtime.bigint();
         const method = `Stream.${req.op?.$case ?? 'none'}`;
         const deadlineMs = deadlineOf(call, opts.defaultTimeoutMs);
-        streamOp(req, deadlineMs)
+        h.streamOp(req, deadlineMs)
           .then(
             (res) => {
               metrics.observe(method, 'OK', Number(process.hrtime.bigint() - startedNs) / 1e9);
@@ -196,24 +248,6 @@ export function createKvService(opts: KvServiceOptions): kv.KVServer {
         maybeEnd();
       });
     };
-  }
-
-  async function streamOp(req: kv.StreamRequest, deadlineMs: number): Promise<kv.StreamResponse> {
-    const op = req.op;
-    switch (op?.$case) {
-      case 'put':
-        return { id: req.id, result: { $case: 'put', value: await put(op.value, deadlineMs) } };
-      case 'get':
-        return { id: req.id, result: { $case: 'get', value: await get(op.value, deadlineMs) } };
-      case 'delete':
-        return { id: req.id, result: { $case: 'delete', value: await del(op.value, deadlineMs) } };
-      case 'update':
-        return { id: req.id, result: { $case: 'update', value: await update(op.value, deadlineMs) } };
-      case 'cas':
-        return { id: req.id, result: { $case: 'cas', value: await cas(op.value, deadlineMs) } };
-      default:
-        throw new OmniError('INVALID_ARGUMENT', `stream request ${req.id} has no operation`);
-    }
   }
 }
 
