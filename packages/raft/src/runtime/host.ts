@@ -577,14 +577,11 @@ export class RaftHost {
     if (this.#leaseMs === 0 || !g.isLeader) return false;
     const raft = g.node.raft;
     const now = this.#clock.nowMs();
-    if (
-      raft.state !== StateRole.Leader ||
-      raft.term !== g.leaseTerm ||
-      raft.leadTransferee !== 0 ||
-      now >= g.leaseUntilMs
-    ) {
+    if (raft.leadTransferee !== 0) {
+      this.#endLease(g);
       return false;
     }
+    if (raft.state !== StateRole.Leader || raft.term !== g.leaseTerm || now >= g.leaseUntilMs) return false;
     const index = raft.log.committed;
     this.stats.leaseReads++;
     if (index <= g.applyState.appliedIndex) resolve(index);
@@ -600,6 +597,12 @@ export class RaftHost {
     return true;
   }
 
+  /** Ends the lease, and keeps ReadIndex rounds begun until now from renewing it. */
+  #endLease(g: Replica): void {
+    g.leaseUntilMs = 0;
+    g.leaseNotBeforeMs = this.#clock.nowMs();
+  }
+
   #nextReadCtx(): Uint8Array {
     const ctx = new Uint8Array(12);
     new DataView(ctx.buffer).setUint32(0, this.nodeId);
@@ -610,7 +613,7 @@ export class RaftHost {
   /** transferLeader asks the group's leader (this replica) to hand leadership to `to` (thesis §3.10). */
   transferLeader(groupId: GroupId, to: ReplicaId): void {
     const g = this.#group(groupId);
-    g.leaseUntilMs = 0; // the transferee campaigns past the voters' lease check
+    this.#endLease(g); // the transferee campaigns past the voters' lease check
     g.inputs.push({ kind: 'transferLeader', to });
     this.#wake(g);
     this.#schedule(g);
@@ -1178,7 +1181,7 @@ export class RaftHost {
   #routeMessages(p: PreparedWork, outbox: Map<NodeId, raftpb.MessageBatch>): void {
     const { g, rd } = p;
     if (rd.softState !== undefined) {
-      if (rd.softState.role !== StateRole.Leader) g.leaseUntilMs = 0;
+      if (rd.softState.role !== StateRole.Leader) this.#endLease(g);
       g.leaderId = rd.softState.leaderId;
       g.isLeader = rd.softState.role === StateRole.Leader;
       if (g.isLeader || rd.softState.leaderId === 0) this.#wake(g);
@@ -1268,6 +1271,9 @@ export class RaftHost {
         }
       }
     }
+    // A transfer may also begin from a forwarded request (a follower's TransferLeader): every Ready
+    // of a leader in the middle of one ends the lease.
+    if (this.#leaseMs > 0 && g.node.raft.leadTransferee !== 0) this.#endLease(g);
     for (const rs of rd.readStates) {
       const key = Buffer.from(rs.requestCtx).toString('hex');
       const round = g.leaseRounds.get(key);
@@ -1275,8 +1281,13 @@ export class RaftHost {
         g.leaseRounds.delete(key);
         g.leaseRenewing = false;
         const raft = g.node.raft;
-        // A quorum answered a round begun at startedMs, in this same term, with no transfer begun.
-        if (raft.state === StateRole.Leader && raft.term === round.term && raft.leadTransferee === 0) {
+        // A quorum answered a round begun at startedMs, in this same term, after any transfer seen.
+        if (
+          raft.state === StateRole.Leader &&
+          raft.term === round.term &&
+          raft.leadTransferee === 0 &&
+          round.startedMs > g.leaseNotBeforeMs
+        ) {
           if (g.leaseTerm !== round.term) g.leaseUntilMs = 0;
           g.leaseTerm = round.term;
           g.leaseUntilMs = Math.max(g.leaseUntilMs, round.startedMs + this.#leaseMs);

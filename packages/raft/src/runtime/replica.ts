@@ -85,6 +85,11 @@ export class Replica {
   readonly leaseRounds = new Map<string, { startedMs: number; term: number }>();
   /** A renewal round is in flight. */
   leaseRenewing = false;
+  /**
+   * Rounds begun at or before this time never renew the lease: a leadership transfer was seen in
+   * progress then, and its transferee's forced campaign may have won despite the voters' lease.
+   */
+  leaseNotBeforeMs = 0;
 
   readonly sendingSnapshots = new Set<ReplicaId>();
   receivingSnapshot = false;
