@@ -1,7 +1,6 @@
 #!/usr/bin/env node
-import { createServer } from 'node:http';
 import path from 'node:path';
-import { createReflection } from '@omnidict/proto';
+import { createReflection, type MetricsServer, serveMetrics } from '@omnidict/proto';
 import { registerRaftMetrics } from '@omnidict/raft/runtime';
 import { Command, Option } from 'commander';
 import pino from 'pino';
@@ -132,27 +131,11 @@ async function main(): Promise<void> {
     },
   });
 
-  let metrics: ReturnType<typeof createServer> | undefined;
+  let metrics: MetricsServer | undefined;
   if (o.metricsPort > 0) {
     collectDefaultMetrics({ prefix: 'omnidict_pd_' });
     registerRaftMetrics(register, pd.raftStats);
-    metrics = createServer((req, res) => {
-      if (req.url !== '/metrics') {
-        res.statusCode = 404;
-        res.end();
-        return;
-      }
-      register.metrics().then(
-        (body) => {
-          res.setHeader('content-type', register.contentType);
-          res.end(body);
-        },
-        (err) => {
-          res.statusCode = 500;
-          res.end(String(err));
-        },
-      );
-    }).listen(o.metricsPort);
+    metrics = await serveMetrics(register, o.metricsPort);
   }
 
   let stopping = false;
@@ -160,7 +143,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
-    metrics?.close();
+    void metrics?.close();
     pd.close().then(
       () => process.exit(0),
       (err) => {

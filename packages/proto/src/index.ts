@@ -18,5 +18,6 @@ export * as pdpb from './gen/omnidict/pd/v1/pd.js';
 export * as raftpb from './gen/omnidict/raft/v1/raft.js';
 export * as common from './gen/omnidict/v1/common.js';
 export * as kv from './gen/omnidict/v1/kv.js';
+export { type MetricsServer, type MetricsSource, serveMetrics } from './metricsHttp.js';
 export { createReflection } from './reflection.js';
 export { evenRanges, murmur3, RING_SIZE, ringPosition } from './ring.js';

@@ -1,6 +1,5 @@
-import { createServer, type Server as HttpServer } from 'node:http';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
-import { kv } from '@omnidict/proto';
+import { kv, type MetricsServer, serveMetrics } from '@omnidict/proto';
 import { HealthImplementation } from 'grpc-health-check';
 import { createKvService } from './kvService.js';
 import { type Logger, silentLogger } from './logger.js';
@@ -92,28 +91,11 @@ export async function startRouter(options: RouterOptions): Promise<RouterHandle>
   );
   if (options.waitForMapMs) await router.pd.waitForMap(options.waitForMapMs);
 
-  let http: HttpServer | undefined;
-  let metricsPort: number | undefined;
+  let metricsServer: MetricsServer | undefined;
   if (options.metricsPort !== undefined && options.metricsPort !== 0) {
-    http = createServer((req, res) => {
-      if (req.url !== '/metrics') {
-        res.writeHead(404).end();
-        return;
-      }
-      metrics.registry.metrics().then(
-        (body) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(body),
-        (e: unknown) => res.writeHead(500).end(String(e)),
-      );
-    });
-    const h = http;
-    metricsPort = await new Promise<number>((resolve, reject) => {
-      h.once('error', reject);
-      h.listen(options.metricsPort, host.replace(/^\[|\]$/g, ''), () => {
-        const a = h.address();
-        resolve(typeof a === 'object' && a ? a.port : 0);
-      });
-    });
+    metricsServer = await serveMetrics(metrics.registry, options.metricsPort, host);
   }
+  const metricsPort = metricsServer?.port;
   logger.info({ address, metricsPort, pd: options.pdAddresses }, 'router listening');
 
   return {
@@ -138,13 +120,7 @@ export async function startRouter(options: RouterOptions): Promise<RouterHandle>
       });
       router.close();
       logger.info({ address }, 'router stopped');
-      if (http) {
-        const h = http;
-        await new Promise<void>((resolve) => {
-          h.close(() => resolve());
-          h.closeAllConnections();
-        });
-      }
+      await metricsServer?.close();
     },
   };
 }

@@ -4,9 +4,8 @@
  * OMNIDICT_* environment twin (flags win). Runs on load; SIGTERM/SIGINT shut down gracefully
  * (leaderships handed over first).
  */
-import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { createReflection } from '@omnidict/proto';
+import { createReflection, type MetricsServer, serveMetrics } from '@omnidict/proto';
 import { Command, Option } from 'commander';
 import { pino } from 'pino';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
@@ -131,7 +130,7 @@ try {
     { nodeId: opts.nodeId, address: handle.address, raftAddress: handle.raftAddress, pd: opts.pd ?? '' },
     'omnidict-node started',
   );
-  let metricsServer: ReturnType<typeof createServer> | undefined;
+  let metricsServer: MetricsServer | undefined;
   if (opts.metricsPort > 0) {
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
@@ -153,22 +152,11 @@ try {
         this.set(host.groupIds().filter((id) => host.status(id).role === 'leader').length);
       },
     });
-    metricsServer = createServer((_req, res) => {
-      registry.metrics().then(
-        (body) => {
-          res.setHeader('content-type', registry.contentType);
-          res.end(body);
-        },
-        (err: unknown) => {
-          res.statusCode = 500;
-          res.end(String(err));
-        },
-      );
-    }).listen(opts.metricsPort);
+    metricsServer = await serveMetrics(registry, opts.metricsPort);
   }
   const shutdown = (signal: string) => {
     logger.info({ signal }, 'shutting down: transferring leaderships');
-    metricsServer?.close();
+    void metricsServer?.close();
     handle.close().then(
       () => process.exit(0),
       (e: unknown) => {
