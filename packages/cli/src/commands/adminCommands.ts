@@ -253,7 +253,7 @@ export async function clusterStatus(ctx: CliContext, cmd: Command): Promise<void
     printFields(ctx, [
       ['cluster id', s.clusterId],
       ['pd leader', `${s.pdLeaderId} (${pd.leaderAddress})`],
-      ['pd members', s.pdMembers.join(', ') || '-'],
+      ['pd members', s.pdMembers.map((a) => a || '(address not known yet)').join(', ') || '-'],
       ['nodes up', `${s.nodesUp}/${s.nodeCount}`],
       ['shards healthy', `${s.shardsHealthy}/${s.shardCount}`],
       ['replication', s.replicationFactor],
