@@ -174,6 +174,10 @@ class PdServer {
   #becoming = false;
   #leaderTerm = 0;
   #timer: NodeJS.Timeout | undefined;
+  #announcing = false;
+  #lastAnnounceMs = 0;
+  /** A client to the PD leader, for AnnouncePdMember. */
+  #peerClient: { address: string; client: pdpb.PDClient } | undefined;
   #lastLoopMs = 0;
   #notifyQueued = false;
   #revBase = { stateRevision: -1, softAt: 0 };
@@ -229,6 +233,7 @@ class PdServer {
     if (abrupt) this.#grpc.forceShutdown();
     else await new Promise<void>((resolve) => this.#grpc.tryShutdown(() => resolve()));
     if (this.#admin instanceof GrpcNodeAdmin) this.#admin.close();
+    this.#peerClient?.client.close();
   }
 
   /** Called after every apply: wake map watchers. */
@@ -245,10 +250,41 @@ class PdServer {
     if (this.#controller && (!leading || st.term !== this.#leaderTerm)) this.#stepDown();
     if (leading && !this.#controller && !this.#becoming) void this.#becomeLeader(st.term);
     const now = Date.now();
+    if (!leading) this.#maybeAnnounce(now);
     if (this.#controller && now - this.#lastLoopMs >= (this.#o.scheduleIntervalMs ?? 500)) {
       this.#lastLoopMs = now;
       void this.#controller.tick();
     }
+  }
+
+  /**
+   * A follower whose client address the replicated state lacks (or has stale) tells the leader, at
+   * most once a second; a leader records its own address when it takes office.
+   */
+  #maybeAnnounce(now: number): void {
+    const s = this.state;
+    if (this.#announcing || now - this.#lastAnnounceMs < 1000 || s.pdAddresses.get(this.#o.id) === this.address) return;
+    const leaderAddress = s.pdLeaderId !== this.#o.id ? s.pdAddresses.get(s.pdLeaderId) : undefined;
+    if (leaderAddress === undefined) return;
+    this.#announcing = true;
+    this.#lastAnnounceMs = now;
+    if (this.#peerClient?.address !== leaderAddress) {
+      this.#peerClient?.client.close();
+      this.#peerClient = {
+        address: leaderAddress,
+        client: new pdpb.PDClient(leaderAddress, grpc.credentials.createInsecure()),
+      };
+    }
+    this.#peerClient.client.announcePdMember(
+      { pdId: this.#o.id, address: this.address },
+      new grpc.Metadata(),
+      { deadline: Date.now() + 2000 },
+      (err, res) => {
+        this.#announcing = false;
+        const failure = err?.message ?? res?.header?.error?.message;
+        if (failure) this.#log.debug({ leaderAddress, err: failure }, 'announcing this PD member failed; will retry');
+      },
+    );
   }
 
   /**
@@ -505,6 +541,19 @@ class PdServer {
         call.on('close', () => this.#watchers.delete(w));
         call.write(map);
       },
+      announcePdMember: this.#unary(pdpb.AnnouncePdMemberResponse, async (req: pdpb.AnnouncePdMemberRequest) => {
+        if (!this.#o.peers.has(req.pdId)) {
+          throw new OmniError(
+            'INVALID_ARGUMENT',
+            `PD ${req.pdId} is not a member (members: ${[...this.#o.peers.keys()].join(', ')})`,
+          );
+        }
+        if (req.address === '') throw new OmniError('INVALID_ARGUMENT', 'address must not be empty');
+        if (this.state.pdAddresses.get(req.pdId) !== req.address) {
+          await this.#must({ type: 'pdMember', pdId: req.pdId, address: req.address });
+        }
+        return {};
+      }),
       getClusterStatus: this.#unary(pdpb.ClusterStatus, async () => {
         const s = this.state;
         const up = (id: number) => s.nodes.get(id)?.state === 'up';

@@ -126,6 +126,10 @@ describe('three PD replicas on 127.0.0.1', () => {
     const { res: ids1 } = await client.call<pdpb.AllocIdsResponse>((c, cb) => c.allocIds({ count: 5 }, cb));
     // Followers applied the same state.
     await waitFor('followers caught up', () => pds.every((p) => p.state.shards.size === 4));
+    // Followers announce their client addresses: cluster status lists every member, not only leaders.
+    await waitFor('every member announced', () => pds.every((p) => leader.state.pdAddresses.get(p.id) === p.address));
+    const { res: status } = await client.call<pdpb.ClusterStatus>((c, cb) => c.getClusterStatus({}, cb));
+    expect(status.pdMembers).toEqual(pds.map((p) => p.address));
 
     // Crash the leader.
     await leader.close({ abrupt: true });

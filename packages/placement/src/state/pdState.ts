@@ -97,7 +97,9 @@ export type PdCommand =
       readonly atMs: number;
     }
   /** Proposed by every new leader: bumps the map revision so revisions stay monotonic across leaders. */
-  | { readonly type: 'leaderChanged'; readonly leaderId: number; readonly address: string; readonly atMs: number };
+  | { readonly type: 'leaderChanged'; readonly leaderId: number; readonly address: string; readonly atMs: number }
+  /** A PD replica's client address, announced to the leader (AnnouncePdMember). */
+  | { readonly type: 'pdMember'; readonly pdId: number; readonly address: string };
 
 /** What applying a command produced; `error` is set when the command was rejected (state unchanged). */
 export interface ApplyResult {
@@ -150,6 +152,9 @@ export class PdState {
         this.pdLeaderId = cmd.leaderId;
         if (cmd.address) this.pdAddresses.set(cmd.leaderId, cmd.address);
         this.revision++;
+        return OK;
+      case 'pdMember':
+        this.pdAddresses.set(cmd.pdId, cmd.address);
         return OK;
     }
   }

@@ -265,6 +265,15 @@ export interface ShardMap_NodeAddressesEntry {
   value: string;
 }
 
+export interface AnnouncePdMemberRequest {
+  pdId: number;
+  address: string;
+}
+
+export interface AnnouncePdMemberResponse {
+  header?: ResponseHeader | undefined;
+}
+
 export interface GetClusterStatusRequest {
 }
 
@@ -3025,6 +3034,164 @@ export const ShardMap_NodeAddressesEntry: MessageFns<ShardMap_NodeAddressesEntry
   },
 };
 
+function createBaseAnnouncePdMemberRequest(): AnnouncePdMemberRequest {
+  return { pdId: 0, address: "" };
+}
+
+export const AnnouncePdMemberRequest: MessageFns<AnnouncePdMemberRequest> = {
+  encode(message: AnnouncePdMemberRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.pdId !== 0) {
+      writer.uint32(8).uint64(message.pdId);
+    }
+    if (message.address !== "") {
+      writer.uint32(18).string(message.address);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AnnouncePdMemberRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAnnouncePdMemberRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.pdId = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.address = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AnnouncePdMemberRequest {
+    return {
+      pdId: isSet(object.pdId)
+        ? globalThis.Number(object.pdId)
+        : isSet(object.pd_id)
+        ? globalThis.Number(object.pd_id)
+        : 0,
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+    };
+  },
+
+  toJSON(message: AnnouncePdMemberRequest): unknown {
+    const obj: any = {};
+    if (message.pdId !== 0) {
+      obj.pdId = Math.round(message.pdId);
+    }
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AnnouncePdMemberRequest>, I>>(base?: I): AnnouncePdMemberRequest {
+    return AnnouncePdMemberRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AnnouncePdMemberRequest>, I>>(object: I): AnnouncePdMemberRequest {
+    const message = createBaseAnnouncePdMemberRequest();
+    message.pdId = object.pdId ?? 0;
+    message.address = object.address ?? "";
+    return message;
+  },
+};
+
+function createBaseAnnouncePdMemberResponse(): AnnouncePdMemberResponse {
+  return { header: undefined };
+}
+
+export const AnnouncePdMemberResponse: MessageFns<AnnouncePdMemberResponse> = {
+  encode(message: AnnouncePdMemberResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      ResponseHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AnnouncePdMemberResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAnnouncePdMemberResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = ResponseHeader.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AnnouncePdMemberResponse {
+    return { header: isSet(object.header) ? ResponseHeader.fromJSON(object.header) : undefined };
+  },
+
+  toJSON(message: AnnouncePdMemberResponse): unknown {
+    const obj: any = {};
+    if (message.header !== undefined) {
+      obj.header = ResponseHeader.toJSON(message.header);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AnnouncePdMemberResponse>, I>>(base?: I): AnnouncePdMemberResponse {
+    return AnnouncePdMemberResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AnnouncePdMemberResponse>, I>>(object: I): AnnouncePdMemberResponse {
+    const message = createBaseAnnouncePdMemberResponse();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? ResponseHeader.fromPartial(object.header)
+      : undefined;
+    return message;
+  },
+};
+
 function createBaseGetClusterStatusRequest(): GetClusterStatusRequest {
   return {};
 }
@@ -4645,6 +4812,21 @@ export const PDService = {
     responseSerialize: (value: ClusterStatus): Buffer => Buffer.from(ClusterStatus.encode(value).finish()),
     responseDeserialize: (value: Buffer): ClusterStatus => ClusterStatus.decode(value),
   },
+  /**
+   * A PD replica tells the leader its client address, so cluster status can list every member
+   * (a leader records its own address when it takes office).
+   */
+  announcePdMember: {
+    path: "/omnidict.pd.v1.PD/AnnouncePdMember" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AnnouncePdMemberRequest): Buffer =>
+      Buffer.from(AnnouncePdMemberRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AnnouncePdMemberRequest => AnnouncePdMemberRequest.decode(value),
+    responseSerialize: (value: AnnouncePdMemberResponse): Buffer =>
+      Buffer.from(AnnouncePdMemberResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AnnouncePdMemberResponse => AnnouncePdMemberResponse.decode(value),
+  },
   /** Admin, for omnictl. */
   listNodes: {
     path: "/omnidict.pd.v1.PD/ListNodes" as const,
@@ -4731,6 +4913,11 @@ export interface PDServer extends UntypedServiceImplementation {
   /** The full map first, then every change as a full map with a higher revision. */
   watchShardMap: handleServerStreamingCall<GetShardMapRequest, ShardMap>;
   getClusterStatus: handleUnaryCall<GetClusterStatusRequest, ClusterStatus>;
+  /**
+   * A PD replica tells the leader its client address, so cluster status can list every member
+   * (a leader records its own address when it takes office).
+   */
+  announcePdMember: handleUnaryCall<AnnouncePdMemberRequest, AnnouncePdMemberResponse>;
   /** Admin, for omnictl. */
   listNodes: handleUnaryCall<ListNodesRequest, ListNodesResponse>;
   removeNode: handleUnaryCall<RemoveNodeRequest, RemoveNodeResponse>;
@@ -4839,6 +5026,25 @@ export interface PDClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ClusterStatus) => void,
+  ): ClientUnaryCall;
+  /**
+   * A PD replica tells the leader its client address, so cluster status can list every member
+   * (a leader records its own address when it takes office).
+   */
+  announcePdMember(
+    request: AnnouncePdMemberRequest,
+    callback: (error: ServiceError | null, response: AnnouncePdMemberResponse) => void,
+  ): ClientUnaryCall;
+  announcePdMember(
+    request: AnnouncePdMemberRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AnnouncePdMemberResponse) => void,
+  ): ClientUnaryCall;
+  announcePdMember(
+    request: AnnouncePdMemberRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AnnouncePdMemberResponse) => void,
   ): ClientUnaryCall;
   /** Admin, for omnictl. */
   listNodes(
