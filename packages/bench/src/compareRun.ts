@@ -252,7 +252,7 @@ export class CompareRun {
       cell.result = await this.bench(subject, benchOptions(this.o, workload, concurrency, this.o.durationMs));
       const r = cell.result;
       this.say(
-        `${subject.name} ${workload} ×${concurrency}: ${Math.round(r.opsPerSec)} ops/s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms${r.errors ? `, ${r.errors} errors` : ''}`,
+        `${subject.name} ${workload} ×${concurrency}: ${Math.round(r.opsPerSec)} ops/s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms${r.errors ? `, ${r.errors} errors (${describeErrors(r)})` : ''}`,
       );
     } catch (err) {
       cell.error = (err as Error).message;
@@ -352,4 +352,14 @@ function machine(): CompareReport['machine'] {
     node: process.version,
     platform: `${os.type()} ${os.release()} ${os.arch()}`,
   };
+}
+
+/** "TIMEOUT×2, first after 10012 ms: …" for a cell's log line. */
+function describeErrors(r: BenchResult): string {
+  return Object.entries(r.errorsByCode)
+    .map(([code, n]) => {
+      const first = r.firstErrors[code];
+      return `${code}×${n}${first ? `, first after ${first.afterMs} ms: ${first.message}` : ''}`;
+    })
+    .join('; ');
 }

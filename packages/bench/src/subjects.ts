@@ -49,8 +49,10 @@ export function omniSubject(
   mode: OmniClientMode,
   maxInFlight: number,
 ): Subject {
-  if (mode === 'embedded') return embeddedSubject(endpoints.pdAddresses);
-  const client = new OmniClient({ routers: endpoints.routerAddress, defaultTimeoutMs: 10_000 });
+  const embedded = mode === 'embedded' ? embedRouter({ pdAddresses: endpoints.pdAddresses }) : null;
+  const client =
+    embedded?.client({ defaultTimeoutMs: 10_000 }) ??
+    new OmniClient({ routers: endpoints.routerAddress, defaultTimeoutMs: 10_000 });
   let pipeline: Pipeline | null = null;
   // The stream opens on first use, so a unary-only run never holds one.
   const stream = () => {
@@ -70,30 +72,8 @@ export function omniSubject(
     close: () => {
       pipeline?.close();
       client.close();
+      embedded?.close();
     },
-  };
-}
-
-function embeddedSubject(pdAddresses: readonly string[]): Subject {
-  const embedded = embedRouter({ pdAddresses });
-  const deadline = () => Date.now() + 10_000;
-  const kv = embedded.kv;
-  const bytes = (v: Uint8Array) => (Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength));
-  return {
-    name: 'OmniDict',
-    target: {
-      put: (k, v) => kv.put({ key: Buffer.from(k), value: bytes(v), ttlMs: 0 }, deadline()),
-      get: (k) => kv.get({ key: Buffer.from(k), stale: false }, deadline()),
-    },
-    preload: (keys, value) =>
-      forEachParallel(chunks(keys, 100), 4, async (batch) => {
-        await kv.batchPut(
-          { puts: batch.map((key) => ({ key: Buffer.from(key), value: bytes(value), ttlMs: 0 })) },
-          deadline(),
-        );
-      }),
-    errorCode: (err) => (err instanceof OmniError ? err.code : errorName(err)),
-    close: () => embedded.close(),
   };
 }
 

@@ -69,9 +69,9 @@ test('a tiny comparison run measures OmniDict, scales shards, samples idle CPU a
   for (const c of report.cells) {
     expect(c.system).toBe('OmniDict');
     expect(c.result!.ops).toBeGreaterThan(0);
-    expect({ workload: c.workload, errorsByCode: c.result!.errorsByCode, log }).toEqual({
+    expect({ workload: c.workload, firstErrors: c.result!.firstErrors, log }).toEqual({
       workload: c.workload,
-      errorsByCode: {},
+      firstErrors: {},
       log,
     });
     expect(c.result!.latencyMs.p50).toBeGreaterThan(0);

@@ -13,6 +13,7 @@ function result(workload: Workload, concurrency: number, opsPerSec: number, p50:
     ops: Math.round(opsPerSec * 5),
     errors: 0,
     errorsByCode: {},
+    firstErrors: {},
     casConflicts: 0,
     elapsedMs: 5000,
     opsPerSec,

@@ -7,6 +7,7 @@ export interface GlobalOptions {
   pd: string;
   timeout: number;
   json: boolean;
+  embedded: boolean;
 }
 
 export function printJson(ctx: CliContext, value: unknown): void {

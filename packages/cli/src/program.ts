@@ -64,6 +64,14 @@ export function buildProgram(ctx: CliContext): Command {
         .default(5000, '5s'),
     )
     .option('--json', 'machine-readable JSON output', false)
+    .addOption(
+      new Option(
+        '--embedded',
+        'route KV requests inside omnictl from the --pd shard map, straight to the storage nodes (no router process)',
+      )
+        .env('OMNIDICT_EMBEDDED')
+        .default(false),
+    )
     .showSuggestionAfterError(true)
     .addHelpText('after', EXAMPLES);
 

@@ -88,6 +88,8 @@ test('cas workload counts lost races as conflicts, failures as errors by code', 
   const r = JSON.parse(res.stdout);
   expect(r.errors).toBe(5);
   expect(r.errorsByCode).toEqual({ UNAVAILABLE: 5 });
+  expect(r.firstErrors.UNAVAILABLE.message).toMatch(/./);
+  expect(r.firstErrors.UNAVAILABLE.afterMs).toBeGreaterThanOrEqual(0);
   expect(r.ops).toBe(195);
 });
 

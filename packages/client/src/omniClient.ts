@@ -33,6 +33,11 @@ export interface OmniClientOptions {
   retryBaseMs?: number;
   credentials?: ChannelCredentials;
   channelOptions?: ChannelOptions;
+  /**
+   * How to reach a router address. Default: a grpc-js `KVClient` over `credentials`. `embedRouter`
+   * (@omnidict/router) passes an in-process one, so the same client runs with no router process.
+   */
+  connect?: (address: string) => kv.KVClient;
 }
 
 export interface ScanOptions extends ReadOptions {
@@ -74,6 +79,7 @@ export class OmniClient {
   private readonly retryBaseMs: number;
   private readonly credentials: ChannelCredentials;
   private readonly channelOptions: ChannelOptions;
+  private readonly connect: ((address: string) => kv.KVClient) | undefined;
   private readonly clients = new Map<string, kv.KVClient>();
   private readonly pipelines = new Set<Pipeline>();
   /** Index of the router calls go to first; moves on after UNAVAILABLE. */
@@ -87,6 +93,7 @@ export class OmniClient {
     this.retryBaseMs = opts.retryBaseMs ?? 50;
     this.credentials = opts.credentials ?? grpcCredentials.createInsecure();
     this.channelOptions = opts.channelOptions ?? {};
+    this.connect = opts.connect;
   }
 
   async put(key: Bytes, value: Bytes, opts: PutOptions = {}): Promise<WriteResult> {
@@ -226,7 +233,7 @@ export class OmniClient {
     this.checkOpen();
     let c = this.clients.get(addr);
     if (!c) {
-      c = new kv.KVClient(addr, this.credentials, this.channelOptions);
+      c = this.connect?.(addr) ?? new kv.KVClient(addr, this.credentials, this.channelOptions);
       this.clients.set(addr, c);
     }
     return c;

@@ -59,3 +59,39 @@ describe('embedRouter against cluster twins', () => {
     expect(cluster.seen.length).toBe(before);
   });
 });
+
+describe('embedRouter(...).client(): the SDK over the embedded router', () => {
+  let cluster: ClusterTwin;
+  let embedded: EmbeddedRouter;
+  beforeEach(async () => {
+    cluster = await ClusterTwin.start({ nodes: 3, shards: 4 });
+    embedded = embedRouter({ pdAddresses: cluster.pdAddresses, maxValueBytes: 1024 });
+  });
+  afterEach(() => {
+    embedded.close();
+    cluster.close();
+  });
+
+  test('the OmniClient API works end to end, with OmniErrors as from a router process', async () => {
+    const client = embedded.client({ defaultTimeoutMs: 5000 });
+    const put = await client.put('sdk:a', 'one');
+    expect(put.modIndex).toBeGreaterThan(0);
+    expect((await client.get('sdk:a'))?.value.toString()).toBe('one');
+    const cas = await client.cas('sdk:a', { expectedValue: 'one' }, 'two');
+    expect(cas.swapped).toBe(true);
+    expect((await client.get('sdk:a'))?.value.toString()).toBe('two');
+    expect(await client.get('sdk:missing')).toBeNull();
+    const tooBig = await client.put('sdk:big', Buffer.alloc(1025)).catch((e: unknown) => e);
+    expect(tooBig).toBeInstanceOf(OmniError);
+    expect((tooBig as OmniError).code).toBe('TOO_LARGE');
+    const pipeline = client.pipeline();
+    const [p1, p2] = await Promise.all([pipeline.put('sdk:p', 'piped'), pipeline.get('sdk:a')]);
+    expect(p1.modIndex).toBeGreaterThan(0);
+    expect(p2?.value.toString()).toBe('two');
+    const pipedErr = await pipeline.put('', 'x').catch((e: unknown) => e);
+    expect((pipedErr as OmniError).code).toBe('INVALID_ARGUMENT');
+    client.close();
+    // Closing the client leaves the embedded router running for other clients.
+    expect((await embedded.client().get('sdk:a'))?.value.toString()).toBe('two');
+  });
+});

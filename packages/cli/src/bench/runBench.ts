@@ -58,6 +58,8 @@ export interface BenchResult {
   ops: number;
   errors: number;
   errorsByCode: Record<string, number>;
+  /** The first error message seen for each code, with how long that operation had run (ms). */
+  firstErrors: Record<string, { message: string; afterMs: number }>;
   /** cas workload: swaps that lost a race (not errors). */
   casConflicts: number;
   elapsedMs: number;
@@ -84,6 +86,7 @@ export async function runBench(target: BenchTarget, opts: BenchOptions, hooks: B
   const modIndexes = new Map<number, number>();
   const latencies: number[] = [];
   const errorsByCode: Record<string, number> = {};
+  const firstErrors: Record<string, { message: string; afterMs: number }> = {};
   let errors = 0;
   let issued = 0;
   let casConflicts = 0;
@@ -128,6 +131,10 @@ export async function runBench(target: BenchTarget, opts: BenchOptions, hooks: B
         errors++;
         const code = errorCode(err);
         errorsByCode[code] = (errorsByCode[code] ?? 0) + 1;
+        firstErrors[code] ??= {
+          message: err instanceof Error ? err.message : String(err),
+          afterMs: round(performance.now() - t0),
+        };
       }
     }
   };
@@ -152,6 +159,7 @@ export async function runBench(target: BenchTarget, opts: BenchOptions, hooks: B
     ops: latencies.length,
     errors,
     errorsByCode,
+    firstErrors,
     casConflicts,
     elapsedMs: round(elapsedMs),
     opsPerSec: round(latencies.length / (elapsedMs / 1000)),

@@ -134,6 +134,10 @@ function printResult(ctx: CliContext, g: GlobalOptions, r: BenchResult): void {
     ['latency p99', `${r.latencyMs.p99.toFixed(3)} ms`],
     ['latency max', `${r.latencyMs.max.toFixed(3)} ms`],
     ['errors', r.errors === 0 ? '0' : `${r.errors} (${errors})`],
+    ...Object.entries(r.firstErrors).map(([code, e]): [string, string] => [
+      `first ${code}`,
+      `after ${e.afterMs.toFixed(0)} ms: ${e.message}`,
+    ]),
     ...(r.workload === 'cas' ? ([['cas conflicts', r.casConflicts]] as [string, number][]) : []),
   ]);
 }

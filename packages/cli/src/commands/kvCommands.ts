@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { type CasExpectation, OmniClient, OmniError } from '@omnidict/client';
+import { type CasExpectation, OmniClient, OmniError, parseAddresses } from '@omnidict/client';
+import { embedRouter } from '@omnidict/router';
 import { type Command, Option } from 'commander';
 import type { CliContext } from '../cliContext.js';
 import { bytesField, bytesText, formatExpiry, type GlobalOptions, printJson, printTable } from '../output.js';
@@ -8,11 +9,15 @@ import { parsePositiveDuration, parsePositiveInt, parseUint } from '../parsers.j
 /** Opens a client for the global --router/--timeout flags, runs `fn`, closes it. */
 export async function withClient<T>(cmd: Command, fn: (client: OmniClient, g: GlobalOptions) => Promise<T>) {
   const g = cmd.optsWithGlobals<GlobalOptions>();
-  const client = new OmniClient({ routers: g.router, defaultTimeoutMs: g.timeout, maxRetries: 2 });
+  const embedded = g.embedded ? embedRouter({ pdAddresses: parseAddresses('pd', g.pd) }) : null;
+  const client =
+    embedded?.client({ defaultTimeoutMs: g.timeout }) ??
+    new OmniClient({ routers: g.router, defaultTimeoutMs: g.timeout, maxRetries: 2 });
   try {
     return await fn(client, g);
   } finally {
     client.close();
+    embedded?.close();
   }
 }
 

@@ -157,6 +157,20 @@ describe('omnictl', () => {
     expectOneErrorLine(await cli('cas', 'cli:lock', 'x', '--expect-absent', '--expect-value', 'me'), 2);
   });
 
+  test('--embedded routes in omnictl itself (no router): same results, same errors and exit codes', async () => {
+    // The router process is bypassed: requests go from omnictl to the nodes using PD's shard map.
+    ok(await cli('put', 'cli:emb', 'via-router'));
+    expect(ok(await cli('--embedded', 'get', 'cli:emb'))).toBe('via-router\n');
+    expect(ok(await cli('--embedded', 'put', 'cli:emb', 'embedded'))).toMatch(/^OK \(modIndex \d+\)/);
+    expect(ok(await cli('get', 'cli:emb'))).toBe('embedded\n');
+    expectOneErrorLine(await cli('--embedded', 'update', 'cli:emb-missing', 'x'), 3, /not found/);
+    expectOneErrorLine(await cli('--embedded', 'cas', 'cli:emb', 'x', '--expect-value', 'nope'), 6);
+    const bench = json<{ ops: number; errors: number }>(
+      await cli('--embedded', '--json', 'bench', '--workload', 'mixed', '--ops', '200', '--keys', '20'),
+    );
+    expect(bench).toMatchObject({ ops: 200, errors: 0 });
+  });
+
   test('flush needs --yes and then deletes every key', async () => {
     ok(await cli('put', 'cli:flush', 'x'));
     expectOneErrorLine(await cli('flush'), 2, /--yes/);
