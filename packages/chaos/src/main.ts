@@ -38,7 +38,8 @@ const program = new Command('omnidict-chaos')
   .option('--ttl-slack <ms>', 'allowed clock disagreement between clients and leaders for TTL checks', integer, 50)
   .option('--faults <list>', `comma-separated faults, or none (${ALL_FAULTS.join(',')})`, faultList, ALL_FAULTS)
   .option('--cli <path>', 'omnictl entry point (default: packages/cli/dist/main.js of this checkout)')
-  .option('--keep', 'keep the run directory even after a clean run', false);
+  .option('--keep', 'keep the run directory even after a clean run', false)
+  .option('--embedded', 'clients route in process (embedRouter) instead of through the router process', false);
 
 async function main(): Promise<number> {
   // `pnpm chaos -- --duration 60` passes the `--` through; drop it so the flags parse as flags.
@@ -56,6 +57,7 @@ async function main(): Promise<number> {
     faults: FaultKind[];
     cli?: string;
     keep: boolean;
+    embedded: boolean;
   }>();
   const cliMain = opts.cli ?? findCliMain([process.argv[1] ?? '.', process.cwd()]);
   if (cliMain === undefined) {
@@ -76,6 +78,7 @@ async function main(): Promise<number> {
     faults: opts.faults,
     cliMain,
     keep: opts.keep,
+    embedded: opts.embedded,
     log: (line) => console.log(line),
   });
   const failed = report.anomalies > 0 || report.lost > 0;

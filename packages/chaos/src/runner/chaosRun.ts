@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { OmniClient, PdClient } from '@omnidict/client';
+import { embedRouter } from '@omnidict/router';
 import { checkLinearizability } from '../checker/linearizability.js';
 import { checkLostWrites } from '../checker/lostWrites.js';
 import { HistoryRecorder, serializeHistory } from '../history.js';
@@ -28,6 +29,8 @@ export interface ChaosOptions {
   faults: FaultKind[];
   cliMain: string;
   keep: boolean;
+  /** Clients route in process (`embedRouter`) instead of through the router process. */
+  embedded?: boolean;
   log: (line: string) => void;
 }
 
@@ -56,11 +59,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     pds: options.pds,
     shards: options.shards,
   });
-  const client = new OmniClient({
-    routers: cluster.routerAddresses(),
-    defaultTimeoutMs: options.opTimeoutMs,
-    maxRetries: 3,
-  });
+  const embedded = options.embedded ? embedRouter({ pdAddresses: cluster.pdAddresses() }) : null;
+  const client =
+    embedded?.client({ defaultTimeoutMs: options.opTimeoutMs }) ??
+    new OmniClient({
+      routers: cluster.routerAddresses(),
+      defaultTimeoutMs: options.opTimeoutMs,
+      maxRetries: 3,
+    });
+  if (embedded) log('chaos: clients route in process (embedRouter), not through the router');
   const pd = new PdClient({ pd: cluster.pdAddresses() });
   const recorder = new HistoryRecorder();
   const workload = new RegisterWorkload(client, recorder, workloadRng, {
@@ -124,6 +131,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   } finally {
     nemesis.close();
     client.close();
+    embedded?.close();
     pd.close();
     await cluster.down().catch((err: Error) => log(`chaos: cluster down failed: ${err.message}`));
   }

@@ -543,25 +543,33 @@ export class RaftHost {
     const g = this.#group(groupId);
     return new Promise<number>((resolve, reject) => {
       if (this.#closed) return reject(this.#closedError());
-      if (this.#leaseRead(g, resolve, reject)) return;
-      const ctx = this.#nextReadCtx();
-      const key = Buffer.from(ctx).toString('hex');
+      // One deadline for the read's whole life: waiting for its ReadIndex round, then (lease or
+      // round) waiting for the apply to reach the read point.
+      let key: string | undefined;
+      let settled = false;
       let cancel: (() => void) | undefined;
-      g.readWaiters.set(key, {
-        resolve: (i) => {
-          cancel?.();
-          resolve(i);
-        },
-        reject: (e) => {
-          cancel?.();
-          reject(e);
-        },
-      });
+      const ok = (index: number) => {
+        if (settled) return;
+        settled = true;
+        cancel?.();
+        resolve(index);
+      };
+      const fail = (e: Error) => {
+        if (settled) return;
+        settled = true;
+        cancel?.();
+        reject(e);
+      };
       if (opts.timeoutMs !== undefined) {
         cancel = this.#clock.setTimeout(() => {
-          if (g.readWaiters.delete(key)) reject(new RuntimeError('TIMEOUT', 'read index timed out', { groupId }));
+          if (key !== undefined) g.readWaiters.delete(key);
+          fail(new RuntimeError('TIMEOUT', 'read index timed out', { groupId }));
         }, opts.timeoutMs);
       }
+      if (this.#leaseRead(g, ok, fail)) return;
+      const ctx = this.#nextReadCtx();
+      key = Buffer.from(ctx).toString('hex');
+      g.readWaiters.set(key, { resolve: ok, reject: fail });
       g.inputs.push({ kind: 'readIndex', ctx });
       this.#wake(g);
       this.#schedule(g);

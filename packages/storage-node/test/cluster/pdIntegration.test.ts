@@ -230,36 +230,53 @@ describe('PD + storage nodes: a crashed node is marked down and its replicas are
   });
 
   test('acknowledged writes survive; no shard keeps a replica on the dead node', async () => {
-    await settledMap(c, 8, 60_000);
-    const stopDump = debugDump(c);
-    const writer = startWriter(router, 'crash');
-    await sleep(500);
-    const victim = [1, 2, 3, 4].sort((x, y) => replicasOn(c, y) - replicasOn(c, x))[0]!;
-    expect(replicasOn(c, victim)).toBeGreaterThan(0);
-    await c.stopNode(victim, { abrupt: true });
-    await waitFor(
-      'the node marked down',
-      () => c.leaderPd()?.state.nodes.get(victim)?.state === 'down',
-      20_000,
-      () => c.describe(),
-    );
-    const ackedAtDown = writer.acked.size;
-    await waitFor(
-      'replicas repaired',
-      () => replicasOn(c, victim) === 0 || undefined,
-      90_000,
-      () => c.describe(),
-    );
-    await settledMap(c, 8, 60_000);
-    // Writes go on after the crash (not only before it).
-    await waitFor('writes after the repair', () => writer.acked.size > ackedAtDown + 5 || undefined, 30_000);
-    await writer.stop();
-    expect(writer.failures).toEqual([]);
-    await expectAllReadable(router, writer.acked);
-    const status = await c.pdClient.call<pdpb.ClusterStatus>((cl, cb) => cl.getClusterStatus({}, cb));
-    expect(status).toMatchObject({ nodesUp: 3, shardCount: 8, shardsHealthy: 8 });
-    stopDump();
-  }, 150_000);
+    // Each phase's duration is printed, so a slow run in CI shows where the time went.
+    const phases: string[] = [];
+    let t = Date.now();
+    const phase = (name: string) => {
+      phases.push(`${name} ${Date.now() - t} ms`);
+      t = Date.now();
+    };
+    try {
+      await settledMap(c, 8, 60_000);
+      phase('settled');
+      const stopDump = debugDump(c);
+      const writer = startWriter(router, 'crash');
+      await sleep(500);
+      const victim = [1, 2, 3, 4].sort((x, y) => replicasOn(c, y) - replicasOn(c, x))[0]!;
+      expect(replicasOn(c, victim)).toBeGreaterThan(0);
+      await c.stopNode(victim, { abrupt: true });
+      await waitFor(
+        'the node marked down',
+        () => c.leaderPd()?.state.nodes.get(victim)?.state === 'down',
+        20_000,
+        () => c.describe(),
+      );
+      phase(`node ${victim} (${replicasOn(c, victim)} replicas) down`);
+      const ackedAtDown = writer.acked.size;
+      await waitFor(
+        'replicas repaired',
+        () => replicasOn(c, victim) === 0 || undefined,
+        90_000,
+        () => c.describe(),
+      );
+      phase('repaired');
+      await settledMap(c, 8, 60_000);
+      phase('settled again');
+      // Writes go on after the crash (not only before it).
+      await waitFor('writes after the repair', () => writer.acked.size > ackedAtDown + 5 || undefined, 30_000);
+      phase('writes resumed');
+      await writer.stop();
+      phase('writer stopped');
+      expect(writer.failures).toEqual([]);
+      await expectAllReadable(router, writer.acked);
+      const status = await c.pdClient.call<pdpb.ClusterStatus>((cl, cb) => cl.getClusterStatus({}, cb));
+      expect(status).toMatchObject({ nodesUp: 3, shardCount: 8, shardsHealthy: 8 });
+      stopDump();
+    } finally {
+      console.log(`crash and repair: ${phases.join(', ')}`);
+    }
+  }, 280_000);
 });
 
 /** A key whose ring position falls in the shard's range. */
