@@ -1,6 +1,6 @@
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { buildBinaries } from '@omnidict/cli';
 import { Cleanup } from '../src/cleanup.js';
 import { type CompareOptions, CompareRun } from '../src/compareRun.js';
 import { isAlive } from '../src/processes.js';
@@ -13,24 +13,8 @@ import { renderReport } from '../src/report.js';
 
 const repoRoot = path.resolve(__dirname, '..', '..', '..');
 
-function build(projects: string[]): void {
-  try {
-    execFileSync(
-      process.execPath,
-      [path.join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-b', ...projects],
-      {
-        cwd: repoRoot,
-        stdio: 'pipe',
-      },
-    );
-  } catch (err) {
-    const output = `${(err as { stdout?: Buffer }).stdout?.toString() ?? ''}`;
-    throw new Error(`building ${projects.join(' ')} failed:\n${output.split('\n').slice(0, 30).join('\n')}`);
-  }
-}
-
 test('a tiny comparison run measures OmniDict, scales shards, samples idle CPU and stops everything', async () => {
-  build(['packages/cli', 'packages/placement', 'packages/storage-node', 'packages/router']);
+  buildBinaries(repoRoot);
   const lines: string[] = [];
   const options: CompareOptions = {
     systems: ['omnidict'],

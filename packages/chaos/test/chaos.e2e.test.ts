@@ -1,5 +1,5 @@
-import { execFileSync } from 'node:child_process';
 import path from 'node:path';
+import { buildBinaries } from '@omnidict/cli';
 import { ALL_FAULTS, removeRunDir, runChaos } from '../src/runner/chaosRun.js';
 
 // End to end: a short chaos run against real processes (PD, storage nodes, router) started by the
@@ -9,26 +9,9 @@ import { ALL_FAULTS, removeRunDir, runChaos } from '../src/runner/chaosRun.js';
 const repoRoot = path.resolve(__dirname, '..', '..', '..');
 const seed = Number(process.env.CHAOS_TEST_SEED ?? Math.floor(Math.random() * 1_000_000));
 
-/** tsc -b the binaries' packages; a failed build fails the test with the compiler's output. */
-function build(projects: string[]): void {
-  try {
-    execFileSync(
-      process.execPath,
-      [path.join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-b', ...projects],
-      {
-        cwd: repoRoot,
-        stdio: 'pipe',
-      },
-    );
-  } catch (err) {
-    const output = `${(err as { stdout?: Buffer }).stdout?.toString() ?? ''}`;
-    throw new Error(`building ${projects.join(' ')} failed:\n${output.split('\n').slice(0, 30).join('\n')}`);
-  }
-}
-
 test('a 30 s chaos run finds no anomalies and no lost writes', async () => {
   console.log(`chaos e2e: seed ${seed} (CHAOS_TEST_SEED=${seed} to rerun)`);
-  build(['packages/cli', 'packages/placement', 'packages/storage-node', 'packages/router']);
+  buildBinaries(repoRoot);
   const lines: string[] = [];
   const report = await runChaos({
     seed,

@@ -13,6 +13,6 @@ export {
 } from './bench/runBench.js';
 export { type CliContext, processContext } from './cliContext.js';
 export { EXIT, EXIT_CODE_HELP, errorLine, exitCodeFor } from './exitCodes.js';
-export { findCliMain } from './findCliMain.js';
+export { buildBinaries, findCliMain } from './findCliMain.js';
 export { freePort } from './launcher/localCluster.js';
 export { buildProgram, DEFAULT_PD, DEFAULT_ROUTER, runCli } from './program.js';
