@@ -291,6 +291,34 @@ function toRuntimeError(e: unknown, g: Replica): Error {
   return e instanceof Error ? e : new Error(String(e));
 }
 
+/** A Ready that commits entries some local proposal waits for. */
+function answersProposals(w: TurnWork): boolean {
+  return w.rd.committedEntries.length > 0 && w.g.waiters.size > 0;
+}
+
+/**
+ * True when every entry the Ready applies is already durable here: no snapshot, and its committed
+ * entries all precede the entries it persists (a follower may be told to commit entries that arrive
+ * in the same message; those must be in the log before anything is applied from them).
+ */
+function appliesOnlyDurable(w: TurnWork): boolean {
+  const { rd } = w;
+  if (rd.snapshot !== undefined || w.steppedSnapshot) return false;
+  const lastCommitted = rd.committedEntries.at(-1)?.index;
+  const firstNew = rd.entries[0]?.index;
+  return lastCommitted === undefined || firstNew === undefined || lastCommitted < firstNew;
+}
+
+/** Resolves the proposals a prepared Ready applied (the rest of its bookkeeping waits for #finish). */
+function answerApplied(p: PreparedWork): void {
+  for (const r of p.results) {
+    const w = p.g.waiters.get(r.index);
+    if (w === undefined || w.term !== r.term) continue; // overwritten ones are rejected in #finish
+    p.g.waiters.delete(r.index);
+    w.resolve({ index: r.index, result: r.result });
+  }
+}
+
 /**
  * RaftHost runs many Raft groups in one process (TiKV raftstore / CockroachDB Store style).
  *
@@ -905,8 +933,12 @@ export class RaftHost {
         if (w.rd.mustSync) sync = true;
         if (this.#closed) return;
       }
+      // Apply first (see below) when a leader has proposals to answer and nothing it applies is
+      // only being persisted in this turn.
+      const applyFirst = sync && logOps.length > 0 && work.some(answersProposals) && work.every(appliesOnlyDurable);
       // Without an fsync there is nothing to overlap: one unsynced write of both batches (below).
-      const logWrite = logOps.length > 0 && sync ? this.#engine.write(logOps, { sync }) : Promise.resolve();
+      const logWrite =
+        logOps.length > 0 && sync && !applyFirst ? this.#engine.write(logOps, { sync }) : Promise.resolve();
       logWrite.catch(() => {}); // awaited below; do not report it as unhandled meanwhile
       // 2. Apply committed entries (the state machines read through the engine, which holds every
       //    earlier apply) into a second batch: data, apply state and truncation stay atomic.
@@ -916,7 +948,23 @@ export class RaftHost {
         prepared.push(await this.#prepareApply(l, applyOps));
         if (this.#closed) return;
       }
-      await logWrite;
+      if (applyFirst) {
+        // The leader's answers need the apply batch, not this turn's fsync of NEW entries: write
+        // the apply batch first (unsynced, so LevelDB does not group it with the synced log batch
+        // behind it), answer the proposals it applied, then write the log batch. Safe because every
+        // entry applied here was made durable by an earlier turn (appliesOnlyDurable), and the hard
+        // states ride in the apply batch too, so a crash never leaves applied > commit on disk.
+        for (const w of work) {
+          if (w.rd.hardState !== undefined) {
+            applyOps.push({ type: 'put', key: hardStateKey(w.g.groupId), value: encodeHardState(w.rd.hardState) });
+          }
+        }
+        await this.#engine.write(applyOps, { sync: false });
+        applyOps.length = 0;
+        if (this.#closed) return;
+        for (const p of prepared) answerApplied(p);
+        await this.#engine.write(logOps, { sync });
+      } else await logWrite;
       if (sync) this.stats.syncWrites++;
       if (this.#closed) return;
       if (sync) {
