@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { ClientDuplexStream, ClientUnaryCall, Metadata, ServiceError } from '@grpc/grpc-js';
 import { OmniClient } from '@omnidict/client';
-import { type kv, OmniError, toServiceError } from '@omnidict/proto';
-import { createKvHandlers, type KvHandlers } from './kvService.js';
+import { type kv, toServiceError } from '@omnidict/proto';
+import { asOmniError, createKvHandlers, type KvHandlers } from './kvService.js';
 import { type Logger, silentLogger } from './logger.js';
 import { Router } from './router.js';
 import { DEFAULT_MAX_VALUE_BYTES } from './validation.js';
@@ -74,8 +74,7 @@ function inProcessStream(handlers: KvHandlers): ClientDuplexStream<kv.StreamRequ
         if (!ended) stream.emit('data', res);
       },
       (e: unknown) => {
-        const err = e instanceof OmniError ? e : new OmniError('INTERNAL', String(e), { cause: e });
-        if (!ended) stream.emit('data', { id: req.id, error: err.toProto() });
+        if (!ended) stream.emit('data', { id: req.id, error: asOmniError(e).toProto() });
       },
     );
     return true;
@@ -110,10 +109,7 @@ function inProcessKvClient(handlers: KvHandlers): kv.KVClient {
       const deadlineMs = d instanceof Date ? d.getTime() : (d ?? Date.now() + 10_000);
       handler(req, deadlineMs).then(
         (res) => callback(null, res),
-        (e: unknown) => {
-          const err = e instanceof OmniError ? e : new OmniError('INTERNAL', String(e), { cause: e });
-          callback(toServiceError(err) as ServiceError);
-        },
+        (e: unknown) => callback(toServiceError(asOmniError(e)) as ServiceError),
       );
       return {} as ClientUnaryCall;
     };

@@ -251,7 +251,8 @@ export function createKvService(opts: KvServiceOptions): kv.KVServer {
   }
 }
 
-function asOmniError(e: unknown): OmniError {
+/** Any failure as an OmniError (unknown ones are INTERNAL). */
+export function asOmniError(e: unknown): OmniError {
   if (e instanceof OmniError) return e;
   return new OmniError('INTERNAL', e instanceof Error ? e.message : String(e), { cause: e });
 }

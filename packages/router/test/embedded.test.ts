@@ -5,17 +5,18 @@ import { ClusterTwin } from './twins/index.js';
 
 // The embedded router is the router in the application's process: the same routing, retries and
 // validation, with requests going straight to the nodes' leaders.
+let cluster: ClusterTwin;
+let embedded: EmbeddedRouter;
+beforeEach(async () => {
+  cluster = await ClusterTwin.start({ nodes: 3, shards: 4 });
+  embedded = embedRouter({ pdAddresses: cluster.pdAddresses, maxValueBytes: 1024 });
+});
+afterEach(() => {
+  embedded.close();
+  cluster.close();
+});
+
 describe('embedRouter against cluster twins', () => {
-  let cluster: ClusterTwin;
-  let embedded: EmbeddedRouter;
-  beforeEach(async () => {
-    cluster = await ClusterTwin.start({ nodes: 3, shards: 4 });
-    embedded = embedRouter({ pdAddresses: cluster.pdAddresses, maxValueBytes: 1024 });
-  });
-  afterEach(() => {
-    embedded.close();
-    cluster.close();
-  });
   const deadline = () => Date.now() + 5000;
 
   test('requests made before the first shard map wait for it, then reach each shard leader', async () => {
@@ -61,17 +62,6 @@ describe('embedRouter against cluster twins', () => {
 });
 
 describe('embedRouter(...).client(): the SDK over the embedded router', () => {
-  let cluster: ClusterTwin;
-  let embedded: EmbeddedRouter;
-  beforeEach(async () => {
-    cluster = await ClusterTwin.start({ nodes: 3, shards: 4 });
-    embedded = embedRouter({ pdAddresses: cluster.pdAddresses, maxValueBytes: 1024 });
-  });
-  afterEach(() => {
-    embedded.close();
-    cluster.close();
-  });
-
   test('the OmniClient API works end to end, with OmniErrors as from a router process', async () => {
     const client = embedded.client({ defaultTimeoutMs: 5000 });
     const put = await client.put('sdk:a', 'one');

@@ -309,13 +309,24 @@ function appliesOnlyDurable(w: TurnWork): boolean {
   return lastCommitted === undefined || firstNew === undefined || lastCommitted < firstNew;
 }
 
-/** Resolves the proposals a prepared Ready applied (the rest of its bookkeeping waits for #finish). */
-function answerApplied(p: PreparedWork): void {
+/**
+ * Settles the proposals whose entries a prepared Ready applied: the proposer's entry (same term)
+ * resolves with its result; another leader's entry at that index rejects it. Called once the apply
+ * batch is written (before the log fsync when applying first), and again by #finish (a no-op then).
+ */
+function settleResults(p: PreparedWork): void {
+  const g = p.g;
   for (const r of p.results) {
-    const w = p.g.waiters.get(r.index);
-    if (w === undefined || w.term !== r.term) continue; // overwritten ones are rejected in #finish
-    p.g.waiters.delete(r.index);
-    w.resolve({ index: r.index, result: r.result });
+    const w = g.waiters.get(r.index);
+    if (w === undefined) continue;
+    g.waiters.delete(r.index);
+    if (w.term === r.term) w.resolve({ index: r.index, result: r.result });
+    else
+      w.reject(
+        new RuntimeError('PROPOSAL_DROPPED', `entry ${r.index} was overwritten by term ${r.term}`, {
+          groupId: g.groupId,
+        }),
+      );
   }
 }
 
@@ -962,7 +973,7 @@ export class RaftHost {
         await this.#engine.write(applyOps, { sync: false });
         applyOps.length = 0;
         if (this.#closed) return;
-        for (const p of prepared) answerApplied(p);
+        for (const p of prepared) settleResults(p);
         await this.#engine.write(logOps, { sync });
       } else await logWrite;
       if (sync) this.stats.syncWrites++;
@@ -1273,18 +1284,7 @@ export class RaftHost {
         context: EMPTY as Buffer,
       });
     }
-    for (const r of p.results) {
-      const w = g.waiters.get(r.index);
-      if (w === undefined) continue;
-      g.waiters.delete(r.index);
-      if (w.term === r.term) w.resolve({ index: r.index, result: r.result });
-      else
-        w.reject(
-          new RuntimeError('PROPOSAL_DROPPED', `entry ${r.index} was overwritten by term ${r.term}`, {
-            groupId: g.groupId,
-          }),
-        );
-    }
+    settleResults(p);
     const applied = g.applyState.appliedIndex;
     if (g.waiters.size > 0 && (rd.snapshot !== undefined || rd.committedEntries.length > 0)) {
       // Log matching: once an entry of term T is committed, no entry of a lower term at a higher
