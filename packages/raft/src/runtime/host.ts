@@ -1023,6 +1023,13 @@ export class RaftHost {
       if (input.kind === 'readIndex') {
         const key = Buffer.from(input.ctx).toString('hex');
         if (readBatch === undefined) {
+          const raft = g.node.raft;
+          if (raft.state !== StateRole.Leader && (raft.state !== StateRole.Follower || raft.lead === 0)) {
+            // No leader to confirm the read point: the core would drop the context and its readers
+            // would wait for their deadline. Answer them now, so the caller can retry elsewhere.
+            this.#rejectReadWaiters(g, key);
+            continue;
+          }
           readBatch = [];
           g.readBatches.set(key, readBatch);
           if (this.#leaseMs > 0 && g.node.raft.state === StateRole.Leader) {
@@ -1364,7 +1371,12 @@ export class RaftHost {
         g.pendingReads.push({ index: rs.index, resolve: bw.resolve, reject: bw.reject });
       }
     }
-    // Contexts the core dropped (no leader, leader change) never come back: their readers time out.
+    // A replica that stops leading (or a follower whose leader changes) loses every read context it
+    // held — the core resets them and they never come back. Their readers are told now, not at their
+    // deadline, so they retry at the new leader.
+    if (rd.softState !== undefined && rd.softState.role !== StateRole.Leader && g.readWaiters.size > 0) {
+      for (const key of [...g.readWaiters.keys()]) this.#rejectReadWaiters(g, key);
+    }
     if (g.readWaiters.size === 0 && g.readBatches.size > 0) g.readBatches.clear();
     if (g.leaseRounds.size > 0 && g.node.raft.state !== StateRole.Leader) {
       g.leaseRounds.clear();
@@ -1922,6 +1934,21 @@ export class RaftHost {
         reject(e);
       }
     });
+  }
+
+  /** Fails the reader waiting on read context `key` with NOT_LEADER (its context is gone). */
+  #rejectReadWaiters(g: Replica, key: string): void {
+    const w = g.readWaiters.get(key);
+    if (w === undefined) return;
+    g.readWaiters.delete(key);
+    const leaderReplicaId = g.isLeader ? 0 : g.leaderId;
+    w.reject(
+      new RuntimeError(
+        'NOT_LEADER',
+        `replica ${g.replicaId} of group ${g.groupId} lost its read point: it is not the leader`,
+        { groupId: g.groupId, leaderReplicaId, leaderNodeId: g.peerNode(leaderReplicaId) ?? 0 },
+      ),
+    );
   }
 
   /** Fast path: a follower that knows the leader rejects at once instead of queueing. */

@@ -157,6 +157,36 @@ describe('RaftHost over the in-memory transport', () => {
     expect(await r).toBeGreaterThanOrEqual(idx);
   });
 
+  test('a read whose leader steps down before confirming it fails at once with NOT_LEADER, not at its deadline', async () => {
+    c = new TestCluster();
+    await c.start([1, 2, 3]);
+    await c.createGroup(1, [1, 2, 3]);
+    c.host(1).campaign(1);
+    await c.settle();
+    await c.propose(1, 'w');
+    c.network.partition([1], [2, 3]);
+    // No timeout: without the fix this read would never settle (its context dies with the leadership).
+    let outcome: string | undefined;
+    void c
+      .host(1)
+      .readIndex(1)
+      .then(
+        () => (outcome = 'answered'),
+        (e: unknown) => (outcome = e instanceof RuntimeError ? e.code : String(e)),
+      );
+    await c.waitFor(() => c.host(1).status(1).role !== 'leader', 200, 'the cut-off leader to step down');
+    await c.settle();
+    expect(outcome).toBe('NOT_LEADER');
+  });
+
+  test('a read on a replica that knows no leader fails at once with NOT_LEADER', async () => {
+    c = new TestCluster();
+    await c.start([1, 2, 3]);
+    await c.createGroup(1, [1, 2, 3]);
+    expect(c.host(1).status(1).leaderReplicaId).toBe(0);
+    await expect(c.host(1).readIndex(1)).rejects.toMatchObject({ code: 'NOT_LEADER' });
+  });
+
   test('readOnly leaseBased answers reads from the leader lease without a heartbeat round', async () => {
     c = new TestCluster({ hostConfig: { readOnly: 'leaseBased' } });
     await c.start([1, 2, 3]);
