@@ -5,19 +5,19 @@
 // 2 when the run could not be carried out, 130/143 on Ctrl-C/SIGTERM (after stopping everything).
 
 import { writeFile } from 'node:fs/promises';
-import { findCliMain } from '@omnidict/cli';
+import {
+  findCliMain,
+  parseDuration,
+  parsePositiveDuration,
+  parsePositiveInt,
+  parseRatio,
+  parseRunDuration,
+  parseUint,
+} from '@omnidict/cli';
 import { Command, Option } from 'commander';
 import { Cleanup } from './cleanup.js';
 import { type CompareOptions, CompareRun } from './compareRun.js';
-import {
-  parseCountList,
-  parseDuration,
-  parseNonNegativeInt,
-  parsePositiveInt,
-  parseRatio,
-  parseSystems,
-  parseWorkloads,
-} from './options.js';
+import { parseCountList, parseSystems, parseWorkloads } from './options.js';
 import { renderReport } from './report.js';
 import type { OmniClientMode } from './subjects.js';
 
@@ -51,13 +51,8 @@ const program = new Command('bench:compare')
   .option('--systems <list>', 'etcd,omnidict', parseSystems, ['etcd', 'omnidict'])
   .option('--workloads <list>', 'put,get,mixed (get = linearizable read)', parseWorkloads, ['put', 'get', 'mixed'])
   .option('--concurrency <list>', 'concurrent clients per cell', parseCountList, [1, 16, 64, 256])
-  .option('--duration <duration>', 'measured time per cell', parseDuration, 5000)
-  .option(
-    '--warmup <duration>',
-    'warm-up per system before its first cell (0 = none)',
-    (v) => (v === '0' ? 0 : parseDuration(v)),
-    1000,
-  )
+  .option('--duration <duration>', 'measured time per cell', parseRunDuration, 5000)
+  .option('--warmup <duration>', 'warm-up per system before its first cell (0 = none)', parseDuration, 1000)
   .option('--value-size <bytes>', 'bytes per value', parsePositiveInt, 256)
   .option('--keys <n>', 'size of the key space (preloaded for reads)', parsePositiveInt, 1000)
   .option('--read-ratio <ratio>', 'fraction of gets in the mixed workload', parseRatio, 0.9)
@@ -72,16 +67,16 @@ const program = new Command('bench:compare')
   )
   .option('--shards <list>', 'shard counts of the scaling table, or none', parseCountList, [1, 8, 64])
   .option('--shard-concurrency <n>', 'clients in the scaling table', parsePositiveInt, 64)
-  .option('--idle-shards <n>', 'shards of the idle-CPU measurement (0 = skip)', parseNonNegativeInt, 1000)
+  .option('--idle-shards <n>', 'shards of the idle-CPU measurement (0 = skip)', parseUint, 1000)
   .option(
     '--settle <duration>',
     'wait after each OmniDict cluster is up before measuring (0 = none)',
-    (v) => (v === '0' ? 0 : parseDuration(v)),
+    parseDuration,
     5000,
   )
-  .option('--idle-sample <duration>', 'how long idle CPU is sampled', parseDuration, 10_000)
+  .option('--idle-sample <duration>', 'how long idle CPU is sampled', parsePositiveDuration, 10_000)
   .option('--idle-settle <duration>', 'wait before sampling idle CPU', parseDuration, 15_000)
-  .option('--seed <n>', 'key-sequence seed (printed)', parseNonNegativeInt)
+  .option('--seed <n>', 'key-sequence seed (printed)', parseUint)
   .option('--cli <path>', 'omnictl entry point (default: packages/cli/dist/main.js of this checkout)')
   .option('--etcd <path>', 'etcd binary (default: etcd on PATH, installed with apt-get when missing)')
   .option('--no-install', 'fail instead of installing etcd-server when etcd is missing')

@@ -16,7 +16,7 @@ export {
   which,
 } from './etcdCluster.js';
 export { clusterUpArgs, OmniCluster, readClusterFile } from './omniCluster.js';
-export { parseCountList, parseDuration } from './options.js';
+export { parseCountList } from './options.js';
 export { cpuTimeMs, freePort } from './processes.js';
 export { idleLine, renderReport } from './report.js';
 export { etcdSubject, omniSubject, type Subject } from './subjects.js';

@@ -1,14 +1,5 @@
 import { clusterUpArgs } from '../src/omniCluster.js';
-import { parseCountList, parseDuration } from '../src/options.js';
-
-test('durations accept seconds by default, and ms, s and m suffixes', () => {
-  expect(parseDuration('5')).toBe(5000);
-  expect(parseDuration('2.5s')).toBe(2500);
-  expect(parseDuration('1500ms')).toBe(1500);
-  expect(parseDuration('2m')).toBe(120_000);
-  expect(() => parseDuration('fast')).toThrow(/duration/);
-  expect(() => parseDuration('0s')).toThrow(/positive/);
-});
+import { parseCountList } from '../src/options.js';
 
 test('count lists keep order, drop duplicates, refuse non-positive entries; none is empty', () => {
   expect(parseCountList('1,16,64,256')).toEqual([1, 16, 64, 256]);

@@ -15,4 +15,12 @@ export { type CliContext, processContext } from './cliContext.js';
 export { EXIT, EXIT_CODE_HELP, errorLine, exitCodeFor } from './exitCodes.js';
 export { buildBinaries, findCliMain } from './findCliMain.js';
 export { freePort } from './launcher/localCluster.js';
+export {
+  parseDuration,
+  parsePositiveDuration,
+  parsePositiveInt,
+  parseRatio,
+  parseRunDuration,
+  parseUint,
+} from './parsers.js';
 export { buildProgram, DEFAULT_PD, DEFAULT_ROUTER, runCli } from './program.js';

@@ -18,6 +18,16 @@ export function parsePositiveDuration(text: string): number {
   return ms;
 }
 
+/**
+ * A benchmark's run time: positive, and with an explicit unit — elsewhere a bare number means
+ * milliseconds, and `--duration 5` running for 5 ms is never what anyone meant.
+ */
+export function parseRunDuration(text: string): number {
+  const bare = /^\s*(\d+(?:\.\d+)?)\s*$/.exec(text);
+  if (bare) throw new InvalidArgumentError(`give a unit, e.g. ${bare[1]}s or ${bare[1]}ms.`);
+  return parsePositiveDuration(text);
+}
+
 /** A non-negative integer (ids, mod indexes, ring positions). */
 export function parseUint(text: string): number {
   if (!/^\d+$/.test(text.trim())) throw new InvalidArgumentError('expected a non-negative integer.');

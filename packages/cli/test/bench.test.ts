@@ -1,5 +1,6 @@
 import { KvTwin } from '@omnidict/client';
-import { mulberry32, zipfian } from '../src/bench/zipfian.js';
+import { seededRng } from '@omnidict/raft';
+import { zipfian } from '../src/bench/zipfian.js';
 import { omnictl } from './capture.js';
 
 let twin: KvTwin;
@@ -105,7 +106,7 @@ test('bench --duration stops on time; progress goes to stderr only on a TTY', as
 });
 
 test('zipfian draws favour low indexes and stay in range', () => {
-  const next = zipfian(1000, mulberry32(7));
+  const next = zipfian(1000, seededRng(7));
   const counts = new Array<number>(1000).fill(0);
   for (let i = 0; i < 20_000; i++) {
     const k = next();

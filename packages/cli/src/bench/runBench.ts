@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { type CasExpectation, type CasResult, OmniError } from '@omnidict/client';
-import { mulberry32, uniform, zipfian } from './zipfian.js';
+import { seededRng } from '@omnidict/raft';
+import { uniform, zipfian } from './zipfian.js';
 
 export type Workload = 'put' | 'get' | 'mixed' | 'cas';
 export type Distribution = 'uniform' | 'zipfian';
@@ -80,7 +81,7 @@ export async function runBench(target: BenchTarget, opts: BenchOptions, hooks: B
   const cas = opts.workload === 'cas' ? target.cas?.bind(target) : undefined;
   if (opts.workload === 'cas' && !cas) throw new OmniError('INVALID_ARGUMENT', 'this target has no compare-and-swap');
   const errorCode = hooks.errorCode ?? ((err: unknown) => (err instanceof OmniError ? err.code : 'INTERNAL'));
-  const rand = mulberry32(opts.seed);
+  const rand = seededRng(opts.seed);
   const pick = opts.distribution === 'zipfian' ? zipfian(opts.keys, rand) : uniform(opts.keys, rand);
   const value = Buffer.alloc(opts.valueSizeBytes, 0x61);
   const modIndexes = new Map<number, number>();

@@ -1,15 +1,3 @@
-/** mulberry32: a small seeded PRNG, so a benchmark's key sequence can be rerun from its seed. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * zipfian returns a generator of item indexes in [0, n) with a Zipf distribution (YCSB's
  * ZipfianGenerator, Gray et al. "Quickly generating billion-record synthetic databases"): item 0 is

@@ -10,7 +10,7 @@ import {
 } from '../bench/runBench.js';
 import type { CliContext } from '../cliContext.js';
 import { type GlobalOptions, printFields, printJson } from '../output.js';
-import { oneOf, parsePositiveDuration, parsePositiveInt, parseRatio, parseUint } from '../parsers.js';
+import { oneOf, parsePositiveInt, parseRatio, parseRunDuration, parseUint } from '../parsers.js';
 import { withClient } from './kvCommands.js';
 
 interface BenchFlags {
@@ -51,7 +51,7 @@ export function addBenchCommand(program: Command, ctx: CliContext): void {
     .option('--value-size <bytes>', 'bytes per value', parseUint, 100)
     .option('--keys <n>', 'size of the key space', parsePositiveInt, 10_000)
     .addOption(
-      new Option('--duration <duration>', 'run this long (default 10s unless --ops)').argParser(parsePositiveDuration),
+      new Option('--duration <duration>', 'run this long (default 10s unless --ops)').argParser(parseRunDuration),
     )
     .option('--ops <n>', 'stop after this many operations', parsePositiveInt)
     .addOption(

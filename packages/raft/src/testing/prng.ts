@@ -1,23 +1,22 @@
+import { seededRng } from '../core/rng.js';
+
 /**
- * Prng is a small, fast, seeded pseudo-random generator (mulberry32). It is deterministic for a
- * given seed on every platform, which is what makes a failing simulation seed reproducible. It is
- * NOT cryptographically secure; the runtime uses it only for election-timeout jitter and tests.
+ * Prng is a small, fast, seeded pseudo-random generator: the core's `seededRng` (mulberry32) over a
+ * mixed seed. It is deterministic for a given seed on every platform, which is what makes a failing
+ * simulation seed reproducible. It is NOT cryptographically secure; the runtime uses it only for
+ * election-timeout jitter and tests.
  */
 export class Prng {
-  #state: number;
+  readonly #next: () => number;
 
   constructor(seed: number) {
     // Mix the seed so that nearby seeds (1, 2, 3, ...) start from unrelated states.
-    this.#state = hash32(seed >>> 0) ^ 0x9e3779b9;
+    this.#next = seededRng(hash32(seed >>> 0) ^ 0x9e3779b9);
   }
 
   /** next returns a uniform number in [0, 1). */
   next(): number {
-    this.#state = (this.#state + 0x6d2b79f5) | 0;
-    let t = this.#state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return this.#next();
   }
 
   /** int returns a uniform integer in [0, n). */
