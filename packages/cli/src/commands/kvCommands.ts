@@ -99,6 +99,67 @@ export function addKvCommands(program: Command, ctx: CliContext): void {
     });
 
   program
+    .command('mget')
+    .description('read several keys in one request (BatchGet); missing keys print as (nil)')
+    .argument('<keys...>')
+    .option('--stale', 'allow possibly stale reads from any replica')
+    .addHelpText('after', '\nExamples:\n  omnictl mget user:1 user:2 user:3\n  omnictl --json mget a b')
+    .action(async (keys: string[], opts: { stale?: boolean }, cmd: Command) => {
+      await withClient(cmd, async (c, g) => {
+        const rs = await c.batchGet(keys, { stale: opts.stale === true });
+        if (g.json) {
+          printJson(
+            ctx,
+            rs.map((r, i) =>
+              r
+                ? {
+                    key: keys[i],
+                    found: true,
+                    ...bytesField('value', r.value),
+                    modIndex: r.modIndex,
+                    expireAtMs: r.expireAtMs,
+                  }
+                : { key: keys[i], found: false },
+            ),
+          );
+          return;
+        }
+        printTable(
+          ctx,
+          ['KEY', 'VALUE', 'MOD INDEX', 'EXPIRES'],
+          rs.map((r, i) =>
+            r ? [keys[i]!, bytesText(r.value), r.modIndex, formatExpiry(r.expireAtMs)] : [keys[i]!, '(nil)', '', ''],
+          ),
+        );
+      });
+    });
+
+  program
+    .command('mput')
+    .description(
+      'write several key=value pairs in one request (BatchPut; not atomic: after an error some may be written)',
+    )
+    .argument('<pairs...>', 'key=value (split at the first =)')
+    .addOption(ttlOption())
+    .addHelpText('after', '\nExamples:\n  omnictl mput user:1=ann user:2=bob\n  omnictl mput a=1 b=2 --ttl 10m')
+    .action(async (pairs: string[], opts: { ttl?: number }, cmd: Command) => {
+      const items = pairs.map((pair) => {
+        const eq = pair.indexOf('=');
+        if (eq <= 0) throw new OmniError('INVALID_ARGUMENT', `expected key=value, got ${JSON.stringify(pair)}`);
+        return {
+          key: pair.slice(0, eq),
+          value: Buffer.from(pair.slice(eq + 1), 'utf8'),
+          ...(opts.ttl === undefined ? {} : { ttlMs: opts.ttl }),
+        };
+      });
+      await withClient(cmd, async (c, g) => {
+        const modIndexes = await c.batchPut(items);
+        if (g.json) printJson(ctx, { ok: true, modIndexes });
+        else ctx.stdout(`OK (${items.length} keys)\n`);
+      });
+    });
+
+  program
     .command('update')
     .description('replace the value of an existing key; exit 3 when it does not exist')
     .argument('<key>')

@@ -157,6 +157,26 @@ describe('omnictl', () => {
     expectOneErrorLine(await cli('cas', 'cli:lock', 'x', '--expect-absent', '--expect-value', 'me'), 2);
   });
 
+  test('mput and mget: several keys across shards in one request each; a missing key is (nil)', async () => {
+    expect(ok(await cli('mput', 'cli:m1=one', 'cli:m2=two=2', 'cli:m3=three', '--ttl', '1h'))).toBe('OK (3 keys)\n');
+    const rs = json<Array<{ key: string; found: boolean; value?: string; expireAtMs?: number }>>(
+      await cli('--json', 'mget', 'cli:m1', 'cli:m2', 'cli:m-absent', 'cli:m3'),
+    );
+    expect(rs.map((r) => [r.key, r.found, r.value])).toEqual([
+      ['cli:m1', true, 'one'],
+      ['cli:m2', true, 'two=2'],
+      ['cli:m-absent', false, undefined],
+      ['cli:m3', true, 'three'],
+    ]);
+    expect(rs[0]!.expireAtMs).toBeGreaterThan(Date.now());
+    const table = ok(await cli('mget', 'cli:m1', 'cli:m-absent'));
+    expect(table).toContain('one');
+    expect(table).toContain('(nil)');
+    expectOneErrorLine(await cli('mput', 'no-equals-sign'), 2, /expected key=value, got "no-equals-sign"/);
+    expectOneErrorLine(await cli('mput', '=v'), 2, /expected key=value/);
+    expect(ok(await cli('get', 'cli:m2'))).toBe('two=2\n');
+  });
+
   test('--embedded routes in omnictl itself (no router): same results, same errors and exit codes', async () => {
     // The router process is bypassed: requests go from omnictl to the nodes using PD's shard map.
     ok(await cli('put', 'cli:emb', 'via-router'));
