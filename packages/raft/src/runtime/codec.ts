@@ -1,6 +1,6 @@
 import type { raftpb } from '@omnidict/proto';
 import type { ConfState, Entry, EntryType, HardState, Message, MessageType, Snapshot } from '../core/types.js';
-import { readU64, writeU64 } from './keys.js';
+import { readU32, readU64, writeU32, writeU64 } from './keys.js';
 import type { NodeId, ReplicaId } from './types.js';
 
 /** Growable binary writer for the runtime's small on-disk records (all versioned, big-endian). */
@@ -23,7 +23,7 @@ export class ByteWriter {
 
   u32(n: number): this {
     this.#ensure(4);
-    new DataView(this.#buf.buffer).setUint32(this.#len, n);
+    writeU32(this.#buf, this.#len, n);
     this.#len += 4;
     return this;
   }
@@ -67,7 +67,7 @@ export class ByteReader {
 
   u32(): number {
     this.#need(4);
-    const n = new DataView(this.#buf.buffer, this.#buf.byteOffset).getUint32(this.#pos);
+    const n = readU32(this.#buf, this.#pos);
     this.#pos += 4;
     return n;
   }

@@ -231,6 +231,15 @@ interface LoggedWork extends TurnWork {
   readonly descriptor: Uint8Array | undefined;
 }
 
+/** What applying a Ready's committed entries produced (`#apply`). */
+interface Applied {
+  readonly applyState: ApplyState;
+  readonly results: PreparedWork['results'];
+  readonly descriptor: Uint8Array | undefined;
+  readonly removedSelfAt: number;
+  readonly farewells: Farewell[];
+}
+
 interface PreparedWork extends TurnWork {
   readonly applyState: ApplyState;
   readonly results: Array<{ index: number; term: number; result: unknown }>;
@@ -940,7 +949,9 @@ export class RaftHost {
       const logged: LoggedWork[] = [];
       let sync = false;
       for (const w of work) {
-        logged.push(await this.#prepareLog(w, logOps));
+        logged.push(
+          w.rd.snapshot === undefined ? this.#prepareLog(w, logOps) : await this.#prepareLogWithSnapshot(w, logOps),
+        );
         if (w.rd.mustSync) sync = true;
         if (this.#closed) return;
       }
@@ -956,7 +967,10 @@ export class RaftHost {
       const applyOps: KvOp[] = [];
       const prepared: PreparedWork[] = [];
       for (const l of logged) {
-        prepared.push(await this.#prepareApply(l, applyOps));
+        // Only a Ready with committed entries has anything to wait for (the state machine's apply).
+        const committed = l.rd.committedEntries;
+        const applied = committed.length > 0 ? await this.#apply(l.g, committed, l.applyState, applyOps) : undefined;
+        prepared.push(this.#prepareApply(l, applyOps, applied));
         if (this.#closed) return;
       }
       if (applyFirst) {
@@ -1083,41 +1097,60 @@ export class RaftHost {
   }
 
   /**
-   * prepareLog adds one Ready's Raft log effects to the turn's log batch: snapshot install (its
-   * non-atomic part runs now, behind a durable intent; the completing ops go in the batch),
-   * entries (and deletes of a replaced suffix), hard state.
+   * prepareLog adds one Ready's Raft log effects to the turn's log batch: entries (and deletes of a
+   * replaced suffix), hard state. Synchronous — one call per group per turn, with nothing to wait
+   * for; a Ready carrying a snapshot goes through `#prepareLogWithSnapshot` instead.
    */
-  async #prepareLog(w: TurnWork, ops: KvOp[]): Promise<LoggedWork> {
+  #prepareLog(w: TurnWork, ops: KvOp[]): LoggedWork {
+    this.#saveInitialApplyState(w.g, ops);
+    return this.#addLogOps(w, ops, w.g.applyState, w.g.descriptor, w.g.mirror.lastIndex());
+  }
+
+  /**
+   * prepareLogWithSnapshot: as `#prepareLog`, after installing the Ready's snapshot (its non-atomic
+   * part runs now, behind a durable intent; the completing ops go in the batch).
+   */
+  async #prepareLogWithSnapshot(w: TurnWork, ops: KvOp[]): Promise<LoggedWork> {
     const { g, rd } = w;
     const gid = g.groupId;
-    let applyState = g.applyState;
-    let descriptor = g.descriptor;
-    if (g.applyStateUnsaved) {
-      // An uninitialized replica: its apply state (which names it) must be as durable as its vote.
-      ops.push({ type: 'put', key: applyStateKey(gid), value: encodeApplyState(applyState) });
-      g.applyStateUnsaved = false;
+    const snapshot = rd.snapshot as Snapshot;
+    this.#saveInitialApplyState(g, ops);
+    // Index of the last entry currently on disk, to delete entries the snapshot replaces.
+    const diskLast = g.mirror.lastIndex();
+    const md = snapshot.metadata;
+    const staged = g.staged;
+    if (staged === undefined || staged.index !== md.index || staged.term !== md.term) {
+      throw new Error(
+        `group ${gid}: Ready has snapshot ${md.index}/${md.term} but staged is ${JSON.stringify(staged)}`,
+      );
     }
-    // Index of the last entry currently on disk, to delete entries a snapshot or a conflict replaces.
-    let diskLast = g.mirror.lastIndex();
-    if (rd.snapshot !== undefined) {
-      const md = rd.snapshot.metadata;
-      const staged = g.staged;
-      if (staged === undefined || staged.index !== md.index || staged.term !== md.term) {
-        throw new Error(
-          `group ${gid}: Ready has snapshot ${md.index}/${md.term} but staged is ${JSON.stringify(staged)}`,
-        );
-      }
-      const intent: Intent = { kind: 'install', index: md.index, term: md.term, chunkCount: staged.chunkCount };
-      await this.#engine.write([{ type: 'put', key: intentKey(gid), value: encodeIntent(intent) }], { sync: true });
-      const entryIndexes: number[] = [];
-      for (let i = applyState.truncatedIndex + 1; i <= diskLast; i++) entryIndexes.push(i);
-      const done = await this.#installStaged(gid, g.sm, intent, applyState, entryIndexes);
-      ops.push(...done.ops);
-      applyState = done.applyState;
-      descriptor = done.descriptor ?? descriptor;
-      diskLast = md.index;
-      this.stats.snapshotsInstalled++;
-    }
+    const intent: Intent = { kind: 'install', index: md.index, term: md.term, chunkCount: staged.chunkCount };
+    await this.#engine.write([{ type: 'put', key: intentKey(gid), value: encodeIntent(intent) }], { sync: true });
+    const entryIndexes: number[] = [];
+    for (let i = g.applyState.truncatedIndex + 1; i <= diskLast; i++) entryIndexes.push(i);
+    const done = await this.#installStaged(gid, g.sm, intent, g.applyState, entryIndexes);
+    ops.push(...done.ops);
+    this.stats.snapshotsInstalled++;
+    return this.#addLogOps(w, ops, done.applyState, done.descriptor ?? g.descriptor, md.index);
+  }
+
+  /** An uninitialized replica: its apply state (which names it) must be as durable as its vote. */
+  #saveInitialApplyState(g: Replica, ops: KvOp[]): void {
+    if (!g.applyStateUnsaved) return;
+    ops.push({ type: 'put', key: applyStateKey(g.groupId), value: encodeApplyState(g.applyState) });
+    g.applyStateUnsaved = false;
+  }
+
+  /** Entries (deleting a replaced suffix up to `diskLast`, the last index on disk) and hard state. */
+  #addLogOps(
+    w: TurnWork,
+    ops: KvOp[],
+    applyState: ApplyState,
+    descriptor: Uint8Array | undefined,
+    diskLast: number,
+  ): LoggedWork {
+    const { g, rd } = w;
+    const gid = g.groupId;
     if (rd.entries.length > 0) {
       for (const e of rd.entries) ops.push({ type: 'put', key: entryKey(gid, e.index), value: encodeEntry(e) });
       const newLast = (rd.entries[rd.entries.length - 1] as Entry).index;
@@ -1130,10 +1163,11 @@ export class RaftHost {
   }
 
   /**
-   * prepareApply adds one Ready's applied effects to the apply batch: the state machine's writes for
-   * committed entries, the new apply state and log truncation.
+   * prepareApply completes one Ready's part of the apply batch: after `#apply` (which added the state
+   * machine's writes for its committed entries, when it had any), the new apply state and log
+   * truncation. Synchronous: a turn awaits only the state machines.
    */
-  async #prepareApply(l: LoggedWork, ops: KvOp[]): Promise<PreparedWork> {
+  #prepareApply(l: LoggedWork, ops: KvOp[], applied: Applied | undefined): PreparedWork {
     const { g, rd } = l;
     const gid = g.groupId;
     let { applyState, descriptor } = l;
@@ -1141,8 +1175,7 @@ export class RaftHost {
     const results: PreparedWork['results'] = [];
     let removedSelfAt = 0;
     let farewells: readonly Farewell[] = [];
-    if (rd.committedEntries.length > 0) {
-      const applied = await this.#apply(g, rd.committedEntries, applyState, ops);
+    if (applied !== undefined) {
       applyState = applied.applyState;
       descriptor = applied.descriptor ?? descriptor;
       results.push(...applied.results);
@@ -1168,18 +1201,7 @@ export class RaftHost {
     return { ...l, applyState, results, truncateTo, descriptor, removedSelfAt, farewells };
   }
 
-  async #apply(
-    g: Replica,
-    committed: readonly Entry[],
-    base: ApplyState,
-    ops: KvOp[],
-  ): Promise<{
-    applyState: ApplyState;
-    results: PreparedWork['results'];
-    descriptor: Uint8Array | undefined;
-    removedSelfAt: number;
-    farewells: Farewell[];
-  }> {
+  async #apply(g: Replica, committed: readonly Entry[], base: ApplyState, ops: KvOp[]): Promise<Applied> {
     let confState = base.confState;
     let removedSelfAt = 0;
     const farewells: Farewell[] = [];

@@ -32,15 +32,29 @@ export const KeySuffix = {
   Tombstone: SUFFIX_TOMBSTONE,
 } as const;
 
+/** Big-endian u32 at `offset` (byte arithmetic: no DataView per call on these hot paths). */
+export function writeU32(buf: Uint8Array, offset: number, n: number): void {
+  buf[offset] = n >>> 24;
+  buf[offset + 1] = n >>> 16;
+  buf[offset + 2] = n >>> 8;
+  buf[offset + 3] = n;
+}
+
+export function readU32(buf: Uint8Array, offset: number): number {
+  return (
+    (buf[offset] as number) * 0x100_0000 +
+    (((buf[offset + 1] as number) << 16) | ((buf[offset + 2] as number) << 8) | (buf[offset + 3] as number))
+  );
+}
+
+/** Big-endian u64 of a safe integer at `offset`. */
 export function writeU64(buf: Uint8Array, offset: number, n: number): void {
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  view.setUint32(offset, Math.floor(n / 0x1_0000_0000));
-  view.setUint32(offset + 4, n >>> 0);
+  writeU32(buf, offset, Math.floor(n / 0x1_0000_0000));
+  writeU32(buf, offset + 4, n >>> 0);
 }
 
 export function readU64(buf: Uint8Array, offset: number): number {
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  return view.getUint32(offset) * 0x1_0000_0000 + view.getUint32(offset + 4);
+  return readU32(buf, offset) * 0x1_0000_0000 + readU32(buf, offset + 4);
 }
 
 function groupKey(groupId: GroupId, suffix: number, extraBytes: number): Uint8Array {
@@ -71,7 +85,7 @@ export function descriptorKey(groupId: GroupId): Uint8Array {
 
 export function stagedChunkKey(groupId: GroupId, seq: number): Uint8Array {
   const key = groupKey(groupId, SUFFIX_STAGED_CHUNK, 4);
-  new DataView(key.buffer).setUint32(10, seq);
+  writeU32(key, 10, seq);
   return key;
 }
 
