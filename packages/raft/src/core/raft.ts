@@ -889,10 +889,11 @@ export class Raft {
   // ---------------------------------------------------------------- proposals
 
   /**
-   * propose appends a command on the leader and returns where it landed. Followers do not forward:
-   * they throw NOT_LEADER with the leader hint (the application redirects the client).
+   * propose appends commands of one type on the leader, consecutively, and returns where the first
+   * landed; ONE broadcast carries them all. Followers do not forward: they throw NOT_LEADER with the
+   * leader hint (the application redirects the client).
    */
-  propose(type: EntryType, data: Uint8Array): { index: number; term: number } {
+  propose(type: EntryType, data: readonly Uint8Array[]): { index: number; term: number } {
     if (this.state !== StateRole.Leader) {
       if (this.lead === NONE) throw new RaftError('PROPOSAL_DROPPED', 'no leader');
       throw new RaftError('NOT_LEADER', `not the leader; leader is ${this.lead}`, { leaderId: this.lead });
@@ -901,8 +902,10 @@ export class Raft {
     if (this.leadTransferee !== NONE) {
       throw new RaftError('TRANSFER_IN_PROGRESS', `leadership transfer to ${this.leadTransferee} in progress`);
     }
+    if (data.length === 0) throw new RangeError('propose needs at least one command');
     const index = this.log.lastIndex() + 1;
     if (type === EntryType.ConfChange) {
+      if (data.length !== 1) throw new RangeError('one membership change per proposal');
       if (this.pendingConfIndex > this.log.applied) {
         throw new RaftError(
           'CONF_CHANGE_PENDING',
@@ -911,9 +914,10 @@ export class Raft {
       }
       this.pendingConfIndex = index;
     }
-    this.appendEntry([{ term: this.term, index, type, data }]);
+    const term = this.term;
+    this.appendEntry(data.map((d, i) => ({ term, index: index + i, type, data: d })));
     this.bcastAppend();
-    return { index, term: this.term };
+    return { index, term };
   }
 
   // ---------------------------------------------------------------- membership

@@ -83,12 +83,20 @@ export class RawNode {
    * replica was removed, TRANSFER_IN_PROGRESS during a leadership transfer.
    */
   propose(data: Uint8Array): { index: number; term: number } {
+    return this.raft.propose(EntryType.Normal, [data]);
+  }
+
+  /**
+   * proposeBatch appends several commands at consecutive indexes (the first is returned) and sends
+   * them to each follower in one append, not one append per command; same errors as propose.
+   */
+  proposeBatch(data: readonly Uint8Array[]): { index: number; term: number } {
     return this.raft.propose(EntryType.Normal, data);
   }
 
   /** proposeConfChange proposes a membership change; same errors as propose plus CONF_CHANGE_PENDING. */
   proposeConfChange(cc: ConfChange): { index: number; term: number } {
-    return this.raft.propose(EntryType.ConfChange, encodeConfChange(cc));
+    return this.raft.propose(EntryType.ConfChange, [encodeConfChange(cc)]);
   }
 
   /**

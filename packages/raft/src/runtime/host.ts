@@ -1033,7 +1033,15 @@ export class RaftHost {
     // first one's). Each was invoked before this call, so the read point the core records now (the
     // commit index, confirmed by one heartbeat round) is linearizable for all of them.
     let readBatch: string[] | undefined;
+    // Proposal batching: consecutive proposals go into the core as ONE append, so each follower
+    // gets one MsgApp (and sends one ack) per drain rather than one per proposal.
+    const proposals: Extract<GroupInput, { kind: 'propose' }>[] = [];
     for (const input of g.inputs.splice(0)) {
+      if (input.kind === 'propose') {
+        proposals.push(input);
+        continue;
+      }
+      if (proposals.length > 0) this.#proposeBatch(g, proposals.splice(0));
       if (input.kind === 'readIndex') {
         const key = Buffer.from(input.ctx).toString('hex');
         if (readBatch === undefined) {
@@ -1055,23 +1063,35 @@ export class RaftHost {
       }
       this.#handleInput(g, input);
     }
+    if (proposals.length > 0) this.#proposeBatch(g, proposals);
     return steppedSnapshot;
+  }
+
+  #proposeBatch(g: Replica, batch: readonly Extract<GroupInput, { kind: 'propose' }>[]): void {
+    try {
+      const at = g.node.proposeBatch(batch.map((p) => p.data));
+      batch.forEach((p, i) => {
+        g.waiters.set(at.index + i, { term: at.term, resolve: p.waiter.resolve, reject: p.waiter.reject });
+      });
+    } catch (e) {
+      const err = toRuntimeError(e, g);
+      for (const p of batch) p.waiter.reject(err);
+    }
   }
 
   #handleInput(g: Replica, input: GroupInput): void {
     const node = g.node;
     switch (input.kind) {
-      case 'propose':
+      case 'propose': // batched in #drain
+        this.#proposeBatch(g, [input]);
+        return;
       case 'confChange': {
         try {
-          const at =
-            input.kind === 'propose'
-              ? node.propose(input.data)
-              : node.proposeConfChange({
-                  type: input.type as ConfChangeType,
-                  replicaId: input.replicaId,
-                  context: input.context,
-                });
+          const at = node.proposeConfChange({
+            type: input.type as ConfChangeType,
+            replicaId: input.replicaId,
+            context: input.context,
+          });
           g.waiters.set(at.index, { term: at.term, resolve: input.waiter.resolve, reject: input.waiter.reject });
         } catch (e) {
           input.waiter.reject(toRuntimeError(e, g));

@@ -492,11 +492,15 @@ class Simulation {
     if (up.length === 0) return;
     const leader = this.#leader();
     const n = leader !== undefined && this.#prng.chance(0.8) ? leader : this.#prng.pick(up);
-    const data = `p${++this.#proposalSeq}`;
+    // A quarter of the proposals are batches of 2-4 commands (RawNode.proposeBatch: one append).
+    const count = this.#prng.chance(0.25) ? this.#prng.range(2, 4) : 1;
+    const data = Array.from({ length: count }, () => `p${++this.#proposalSeq}`);
     try {
-      const { index, term } = this.#raw(n).propose(encoder.encode(data));
-      n.proposals.set(index, term);
-      this.stats.proposals++;
+      const raw = this.#raw(n);
+      const { index, term } =
+        count === 1 ? raw.propose(encoder.encode(data[0])) : raw.proposeBatch(data.map((d) => encoder.encode(d)));
+      for (let i = 0; i < count; i++) n.proposals.set(index + i, term);
+      this.stats.proposals += count;
       this.trace.record(`propose ${JSON.stringify(data)} at ${n.id} -> ${term}/${index}`);
     } catch (e) {
       this.trace.record(`propose ${JSON.stringify(data)} at ${n.id} refused: ${errorCode(e)}`);

@@ -71,6 +71,30 @@ describe('RawNode Ready contract', () => {
     expect(rc.earlyMessages).toEqual([]);
   });
 
+  test('proposeBatch: consecutive indexes, one append per follower; a follower refuses the whole batch', () => {
+    const net = new Network([1, 2, 3]);
+    net.elect(1);
+    const leader = net.node(1);
+    const last = leader.status().lastIndex;
+    const at = leader.proposeBatch([enc('a'), enc('b'), enc('c')]);
+    expect(at.index).toBe(last + 1);
+    const rd = leader.ready();
+    expect(rd.entries.map((e) => [e.index, e.term, new TextDecoder().decode(e.data)])).toEqual([
+      [last + 1, at.term, 'a'],
+      [last + 2, at.term, 'b'],
+      [last + 3, at.term, 'c'],
+    ]);
+    const apps = rd.messages.filter((m) => m.type === MessageType.App);
+    expect(apps.map((m) => [m.to, m.entries.length])).toEqual([
+      [2, 3],
+      [3, 3],
+    ]);
+    net.storage(1).append(rd.entries);
+    leader.advance(rd);
+    expect(() => net.node(2).proposeBatch([enc('x'), enc('y')])).toThrow(/not the leader/);
+    expect(() => leader.proposeBatch([])).toThrow(RangeError);
+  });
+
   test('a commit enabled by the hand-out itself reaches followers only after the write', () => {
     // One voter and a learner: the voter's own write is the quorum.
     const net = new Network([1], {}, [2]);

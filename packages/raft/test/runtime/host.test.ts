@@ -68,6 +68,28 @@ describe('RaftHost over the in-memory transport', () => {
     expect(engine.syncWrites - before).toBeLessThanOrEqual(3);
   });
 
+  test('proposals queued together go out as one append per follower, and each gets its own result', async () => {
+    c = new TestCluster();
+    await c.start([1, 2, 3]);
+    await c.createGroup(4, [1, 2, 3]);
+    c.host(1).campaign(4);
+    await c.settle();
+    expect(c.leaderNode(4)).toBe(1);
+    const sent = c.host(1).stats.messagesSent;
+    const ps = Array.from({ length: 50 }, (_, i) => c.host(1).propose(4, Buffer.from(`b-${i}`)));
+    await c.settle();
+    const res = await Promise.all(ps);
+    expect(res.map((r) => (r.result as { command: string }).command)).toEqual(
+      Array.from({ length: 50 }, (_, i) => `b-${i}`),
+    );
+    expect(res.map((r) => r.index - (res[0]?.index ?? 0))).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    // One append to each follower, then one commit notice each: not 50 appends apiece.
+    expect(c.host(1).stats.messagesSent - sent).toBeLessThanOrEqual(6);
+    for (const n of [2, 3])
+      expect((await readCommands(c.engine(n), 4)).slice(-50)).toEqual(
+        res.map((r) => (r.result as { command: string }).command),
+      );
+  });
   test('a minority partition cannot commit; the majority elects a new leader and commits', async () => {
     c = new TestCluster({ seed: 3 });
     await c.start([1, 2, 3]);
