@@ -86,6 +86,11 @@ export class Raft {
   readStates: ReadState[] = [];
   /** Read-index requests held back until the leader commits an entry of its term (§6.4). */
   pendingReadIndexMessages: Message[] = [];
+  /**
+   * The leader's commit index advanced on an ack and followers not yet told; `flushCommit` (run by
+   * RawNode.ready) tells those that no later append of the same drain told already.
+   */
+  commitToBroadcast = false;
 
   /** Transferee of an ongoing leadership transfer, or NONE. */
   leadTransferee: ReplicaId = NONE;
@@ -296,6 +301,21 @@ export class Raft {
     for (const id of this.progress.keys()) if (id !== this.id) this.maybeSendAppend(id, true);
   }
 
+  /**
+   * flushCommit tells each follower the commit index an ack advanced, unless an append sent since
+   * (with entries, e.g. for a proposal of the same drain) carried it already. Acks that commit
+   * thus cost at most one commit notice per follower per Ready, and none while proposals flow.
+   */
+  flushCommit(): void {
+    if (!this.commitToBroadcast) return;
+    this.commitToBroadcast = false;
+    if (this.state !== StateRole.Leader) return;
+    for (const [id, pr] of this.progress) {
+      if (id === this.id) continue;
+      if (pr.sentCommit < Math.min(this.log.committed, pr.next - 1)) this.maybeSendAppend(id, true);
+    }
+  }
+
   bcastHeartbeat(): void {
     const ctx = this.readOnly.lastPendingRequestCtx();
     for (const id of this.progress.keys()) if (id !== this.id) this.sendHeartbeat(id, ctx);
@@ -349,6 +369,7 @@ export class Raft {
     }
     this.pendingConfIndex = 0;
     this.pendingReadIndexMessages = [];
+    this.commitToBroadcast = false;
     this.readOnly.reset();
   }
 
@@ -694,7 +715,9 @@ export class Raft {
       pr.inflights.freeLE(m.index);
     }
     if (this.maybeCommit()) {
-      this.bcastAppend();
+      // New entries go now; a bare commit notice waits for flushCommit (it may ride on them).
+      for (const id of this.progress.keys()) if (id !== this.id) this.maybeSendAppend(id, false);
+      this.commitToBroadcast = true;
     } else if (wasPaused) {
       this.maybeSendAppend(m.from, true);
     }

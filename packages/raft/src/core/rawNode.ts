@@ -137,7 +137,7 @@ export class RawNode {
     const hs = r.hardState();
     if (!hardStateEqual(hs, this.#prevHardState)) return true;
     if (r.log.hasPendingSnapshot()) return true;
-    if (r.msgs.length > 0 || r.readStates.length > 0) return true;
+    if (r.msgs.length > 0 || r.readStates.length > 0 || r.commitToBroadcast) return true;
     if (r.log.unstable.entries.length > 0) return true;
     return r.log.hasNextEnts();
   }
@@ -145,6 +145,7 @@ export class RawNode {
   /** ready returns the pending work; see the Ready contract in types.ts. */
   ready(): Ready {
     const r = this.raft;
+    r.flushCommit();
     const entries = r.log.unstableEntries();
     const snap = r.log.unstable.snapshot;
     // Messages so far were generated while the leader counted itself only for entries of earlier,

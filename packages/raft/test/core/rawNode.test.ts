@@ -95,6 +95,43 @@ describe('RawNode Ready contract', () => {
     expect(() => leader.proposeBatch([])).toThrow(RangeError);
   });
 
+  test('a commit advanced by acks rides on the same Ready appends, or goes once per follower', () => {
+    const net = new Network([1, 2, 3]);
+    net.elect(1);
+    const leader = net.node(1);
+    const round = (proposeAgain: boolean): Message[] => {
+      leader.propose(enc('x'));
+      const apps = drain(leader, net.storage(1));
+      const acks = apps.flatMap((m) => {
+        const f = net.node(m.to);
+        f.step(m);
+        return drain(f, net.storage(m.to));
+      });
+      expect(acks.map((m) => m.type)).toEqual([MessageType.AppResp, MessageType.AppResp]);
+      for (const a of acks) leader.step(a);
+      if (proposeAgain) leader.propose(enc('y'));
+      return drain(leader, net.storage(1));
+    };
+    const committed = leader.status().hardState.commit;
+    // Both acks commit 'x'; the append of 'y' in the same Ready tells each follower the new commit.
+    let out = round(true);
+    expect(out.map((m) => [m.type, m.to, m.entries.length, m.commit])).toEqual([
+      [MessageType.App, 2, 1, committed + 1],
+      [MessageType.App, 3, 1, committed + 1],
+    ]);
+    for (const m of out) {
+      net.node(m.to).step(m);
+      for (const r of drain(net.node(m.to), net.storage(m.to))) leader.step(r);
+    }
+    drain(leader, net.storage(1));
+    // No proposal: two acks, one bare commit notice per follower.
+    out = round(false);
+    expect(out.map((m) => [m.type, m.to, m.entries.length, m.commit])).toEqual([
+      [MessageType.App, 2, 0, committed + 3],
+      [MessageType.App, 3, 0, committed + 3],
+    ]);
+  });
+
   test('a commit enabled by the hand-out itself reaches followers only after the write', () => {
     // One voter and a learner: the voter's own write is the quorum.
     const net = new Network([1], {}, [2]);
