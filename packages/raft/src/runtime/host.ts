@@ -320,8 +320,9 @@ function appliesOnlyDurable(w: TurnWork): boolean {
 
 /**
  * Settles the proposals whose entries a prepared Ready applied: the proposer's entry (same term)
- * resolves with its result; another leader's entry at that index rejects it. Called once the apply
- * batch is written (before the log fsync when applying first), and again by #finish (a no-op then).
+ * resolves with its result; another leader's entry at that index rejects it. Called once every
+ * applied entry is durable in the log, before the apply batch is written (and before the log fsync
+ * of new entries when applying first), and again by #finish (a no-op then).
  */
 function settleResults(p: PreparedWork): void {
   const g = p.g;
@@ -348,8 +349,9 @@ function settleResults(p: PreparedWork): void {
  * - Group commit: the Raft writes (entries, hard state) of every replica in the turn go into ONE
  *   `write(ops, { sync })`; leaders' appends/heartbeats (Ready.earlyMessages) leave before it,
  *   every other message once it is durable. The committed entries' applied data and apply states
- *   are computed while it is in flight and written after it in ONE unsynced atomic batch; then
- *   proposals resolve and Readys advance. At most one scheduler turn is in flight.
+ *   are computed while it is in flight and written after it in ONE unsynced atomic batch.
+ *   Proposals resolve as soon as their entries are durable and applied (before that batch lands);
+ *   reads and Readys advance after it. At most one scheduler turn is in flight.
  * - Quiescence: a leader with nothing in flight stops ticking and tells its followers, which stop
  *   too. A proposal or message wakes a group; a follower also wakes when its leader's process has
  *   not been heard from for an election timeout (processes exchange keepalives on the transport).
@@ -984,10 +986,10 @@ export class RaftHost {
             applyOps.push({ type: 'put', key: hardStateKey(w.g.groupId), value: encodeHardState(w.rd.hardState) });
           }
         }
+        for (const p of prepared) settleResults(p);
         await this.#engine.write(applyOps, { sync: false });
         applyOps.length = 0;
         if (this.#closed) return;
-        for (const p of prepared) settleResults(p);
         await this.#engine.write(logOps, { sync });
       } else await logWrite;
       if (sync) this.stats.syncWrites++;
@@ -999,7 +1001,12 @@ export class RaftHost {
         this.#flush(outbox);
         outbox.clear();
       } else if (logOps.length > 0) applyOps.unshift(...logOps);
-      // 4. The apply batch. Unsynced: committed entries are durable in the log, so a crash that
+      // 4. Every entry applied in this turn is durable in the log now (unsynced turns carry no new
+      //    entries): answer the proposals without waiting for the apply batch — what they wait for
+      //    is commit plus the state machine's result. Reads still wait for the batch (they wait for
+      //    applyState, set by #finish after it) and so does the next turn's apply (one turn at a time).
+      for (const p of prepared) settleResults(p);
+      // 5. The apply batch. Unsynced: committed entries are durable in the log, so a crash that
       //    loses it only re-applies them at restart (LevelDB orders it before any later synced write).
       if (applyOps.length > 0) await this.#engine.write(applyOps, { sync: false });
       if (this.#closed) return;

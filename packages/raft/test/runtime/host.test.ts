@@ -1,5 +1,5 @@
-import type { MemoryEngine } from '@omnidict/raft/runtime';
-import { RuntimeError } from '@omnidict/raft/runtime';
+import type { KvOp } from '@omnidict/raft/runtime';
+import { MemoryEngine, RuntimeError } from '@omnidict/raft/runtime';
 import { TestCluster } from './cluster.js';
 import { readCommands } from './testStateMachine.js';
 
@@ -90,6 +90,52 @@ describe('RaftHost over the in-memory transport', () => {
         res.map((r) => (r.result as { command: string }).command),
       );
   });
+  test('a proposal is answered before its apply batch lands; a read waits for the batch and sees it', async () => {
+    /** Holds unsynced writes (the apply batches) while `hold` is set. */
+    class GatedEngine extends MemoryEngine {
+      hold = false;
+      readonly held: (() => void)[] = [];
+      override async write(ops: readonly KvOp[], opts: { readonly sync: boolean }): Promise<void> {
+        if (this.hold && !opts.sync) await new Promise<void>((r) => this.held.push(r));
+        return super.write(ops, opts);
+      }
+    }
+    const gated = new GatedEngine();
+    c = new TestCluster({ openEngine: async (n) => (n === 1 ? gated : new MemoryEngine()) });
+    await c.start([1, 2, 3]);
+    await c.createGroup(6, [1, 2, 3]);
+    c.host(1).campaign(6);
+    await c.settle();
+    expect(c.leaderNode(6)).toBe(1);
+    gated.hold = true;
+    let answered: unknown;
+    const p = c.host(1).propose(6, Buffer.from('early'));
+    void p.then((r) => {
+      answered = r.result;
+    });
+    for (let i = 0; i < 5_000 && (answered === undefined || gated.held.length === 0); i++) {
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(answered).toEqual(expect.objectContaining({ command: 'early' }));
+    expect(gated.held.length).toBeGreaterThan(0); // its apply batch is still held
+    expect(await readCommands(gated, 6)).not.toContain('early');
+    let readAt: number | undefined;
+    void c
+      .host(1)
+      .readIndex(6)
+      .then((i) => {
+        readAt = i;
+      });
+    for (let i = 0; i < 200; i++) await new Promise((r) => setImmediate(r));
+    expect(readAt).toBeUndefined();
+    gated.hold = false;
+    for (const release of gated.held.splice(0)) release();
+    await c.settle();
+    await c.tick(2);
+    expect(readAt).toBeGreaterThanOrEqual((await p).index);
+    expect(await readCommands(gated, 6)).toContain('early');
+  });
+
   test('a minority partition cannot commit; the majority elects a new leader and commits', async () => {
     c = new TestCluster({ seed: 3 });
     await c.start([1, 2, 3]);
