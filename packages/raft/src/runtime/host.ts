@@ -976,21 +976,13 @@ export class RaftHost {
         if (this.#closed) return;
       }
       if (applyFirst) {
-        // The leader's answers need the apply batch, not this turn's fsync of NEW entries: write
-        // the apply batch first (unsynced, so LevelDB does not group it with the synced log batch
-        // behind it), answer the proposals it applied, then write the log batch. Safe because every
-        // entry applied here was made durable by an earlier turn (appliesOnlyDurable), and the hard
-        // states ride in the apply batch too, so a crash never leaves applied > commit on disk.
-        for (const w of work) {
-          if (w.rd.hardState !== undefined) {
-            applyOps.push({ type: 'put', key: hardStateKey(w.g.groupId), value: encodeHardState(w.rd.hardState) });
-          }
-        }
+        // The leader's answers need this turn's apply results, not its fsync of NEW entries: every
+        // entry applied here was made durable by an earlier turn (appliesOnlyDurable), so answer
+        // now, then write the log batch and the apply batch as ONE synced, atomic batch (one trip
+        // to the thread pool instead of an unsynced apply write followed by the synced log write).
         for (const p of prepared) settleResults(p);
-        await this.#engine.write(applyOps, { sync: false });
+        await this.#engine.write([...logOps, ...applyOps], { sync });
         applyOps.length = 0;
-        if (this.#closed) return;
-        await this.#engine.write(logOps, { sync });
       } else await logWrite;
       if (sync) this.stats.syncWrites++;
       if (this.#closed) return;
