@@ -149,7 +149,7 @@ try {
       registers: [registry],
       collect() {
         const host = handle.store.host;
-        this.set(host.groupIds().filter((id) => host.status(id).role === 'leader').length);
+        this.set(host.groupIds().filter((id) => host.isLeader(id)).length);
       },
     });
     metricsServer = await serveMetrics(registry, opts.metricsPort);

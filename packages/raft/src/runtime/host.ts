@@ -689,6 +689,11 @@ export class RaftHost {
     return this.#groups.has(groupId);
   }
 
+  /** isLeader: `status(groupId).role === 'leader'` without building a status (per-request checks). */
+  isLeader(groupId: GroupId): boolean {
+    return this.#group(groupId).node.raft.state === StateRole.Leader;
+  }
+
   groupIds(): GroupId[] {
     return [...this.#groups.keys()];
   }

@@ -48,6 +48,9 @@ describe('RaftHost over the in-memory transport', () => {
     expect(err).toBeInstanceOf(RuntimeError);
     expect((err as RuntimeError).code).toBe('NOT_LEADER');
     expect((err as RuntimeError).leaderNodeId).toBe(leader);
+    for (const n of [1, 2, 3]) expect(c.host(n).isLeader(1)).toBe(c.host(n).status(1).role === 'leader');
+    expect(c.host(leader).isLeader(1)).toBe(true);
+    expect(() => c.host(leader).isLeader(99)).toThrow(RuntimeError);
   });
 
   test('many proposals in one turn are persisted in one sync batch (group commit)', async () => {

@@ -338,8 +338,8 @@ export class Store {
   }
 
   #requireLeader(shardId: ShardId): void {
+    if (this.#host.isLeader(shardId)) return;
     const st = this.#host.status(shardId);
-    if (st.role === 'leader') return;
     const details: ErrorDetails = {
       leaderReplicaId: st.leaderReplicaId,
       leaderNodeId: st.leaderNodeId,
@@ -625,7 +625,7 @@ export class Store {
     let writes = 0;
     for (const [id] of this.#liveShards()) {
       shardCount++;
-      if (this.#host.status(id).role === 'leader') leaderCount++;
+      if (this.#host.isLeader(id)) leaderCount++;
     }
     for (const l of this.#load.values()) {
       usedBytes += l.bytes;
@@ -836,7 +836,7 @@ export class Store {
     this.#sweeping = true;
     try {
       for (const [id, sm] of this.replicas) {
-        if (this.#removed.has(id) || !this.#host.hasGroup(id) || this.#host.status(id).role !== 'leader') continue;
+        if (this.#removed.has(id) || !this.#host.hasGroup(id) || !this.#host.isLeader(id)) continue;
         const cmd = await sm.kv.collectExpired(this.#engine, this.#now());
         if (cmd === undefined) continue;
         await this.#propose(id, cmd, this.#defaultTimeoutMs).catch((err: unknown) =>
@@ -860,7 +860,7 @@ export class Store {
     if (opts.abrupt !== true) {
       const led: ShardId[] = [];
       for (const [id, sm] of this.replicas) {
-        if (this.#removed.has(id) || !this.#host.hasGroup(id) || this.#host.status(id).role !== 'leader') continue;
+        if (this.#removed.has(id) || !this.#host.hasGroup(id) || !this.#host.isLeader(id)) continue;
         const target = sm.descriptor.replicas.find(
           (r) => r.nodeId !== this.nodeId && r.role === common.ReplicaRole.REPLICA_ROLE_VOTER,
         );
@@ -870,10 +870,10 @@ export class Store {
       }
       const startMs = Date.now();
       const deadline = startMs + (opts.transferTimeoutMs ?? 2000);
-      while (led.some((id) => this.#host.status(id).role === 'leader') && Date.now() < deadline) {
+      while (led.some((id) => this.#host.isLeader(id)) && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 20));
       }
-      const kept = led.filter((id) => this.#host.status(id).role === 'leader').length;
+      const kept = led.filter((id) => this.#host.isLeader(id)).length;
       // Operators (and the SIGTERM test) read this line: shards left to an election are `kept`.
       this.#log.info(
         { led: led.length, transferred: led.length - kept, kept, tookMs: Date.now() - startMs },
