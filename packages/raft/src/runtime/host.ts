@@ -320,9 +320,9 @@ function appliesOnlyDurable(w: TurnWork): boolean {
 
 /**
  * Settles the proposals whose entries a prepared Ready applied: the proposer's entry (same term)
- * resolves with its result; another leader's entry at that index rejects it. Called once every
- * applied entry is durable in the log, before the apply batch is written (and before the log fsync
- * of new entries when applying first), and again by #finish (a no-op then).
+ * resolves with its result; another leader's entry at that index rejects it. Called once per turn,
+ * as soon as every applied entry is durable in the log: before the apply batch is written (and
+ * before the log fsync of new entries when applying first).
  */
 function settleResults(p: PreparedWork): void {
   const g = p.g;
@@ -1002,7 +1002,7 @@ export class RaftHost {
       //    entries): answer the proposals without waiting for the apply batch — what they wait for
       //    is commit plus the state machine's result. Reads still wait for the batch (they wait for
       //    applyState, set by #finish after it) and so does the next turn's apply (one turn at a time).
-      for (const p of prepared) settleResults(p);
+      if (!applyFirst) for (const p of prepared) settleResults(p);
       // 5. The apply batch. Unsynced: committed entries are durable in the log, so a crash that
       //    loses it only re-applies them at restart (LevelDB orders it before any later synced write).
       if (applyOps.length > 0) await this.#engine.write(applyOps, { sync: false });
@@ -1337,7 +1337,6 @@ export class RaftHost {
         context: EMPTY as Buffer,
       });
     }
-    settleResults(p);
     const applied = g.applyState.appliedIndex;
     if (g.waiters.size > 0 && (rd.snapshot !== undefined || rd.committedEntries.length > 0)) {
       // Log matching: once an entry of term T is committed, no entry of a lower term at a higher
