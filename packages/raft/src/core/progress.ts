@@ -62,8 +62,10 @@ export class Progress {
   recentActive = false;
   /** In probe state: an App was sent and we wait for its answer or the next heartbeat. */
   probeSent = false;
-  /** Highest commit index sent to this follower (used to decide quiescence). */
+  /** Highest commit index sent to this follower (a commit notice skips it when nothing is new). */
   sentCommit = 0;
+  /** Highest commit index this follower reported in an answer (quiescence waits for the whole log). */
+  commitKnown = 0;
   isLearner: boolean;
   readonly inflights: Inflights;
 

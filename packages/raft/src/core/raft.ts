@@ -87,8 +87,8 @@ export class Raft {
   /** Read-index requests held back until the leader commits an entry of its term (§6.4). */
   pendingReadIndexMessages: Message[] = [];
   /**
-   * The leader's commit index advanced on an ack and followers not yet told; `flushCommit` (run by
-   * RawNode.ready) tells those that no later append of the same drain told already.
+   * The leader's commit index advanced on an ack and followers may not be told yet. The driver
+   * decides when `flushCommit` tells those that no later append or heartbeat told already.
    */
   commitToBroadcast = false;
 
@@ -302,18 +302,36 @@ export class Raft {
   }
 
   /**
-   * flushCommit tells each follower the commit index an ack advanced, unless an append sent since
-   * (with entries, e.g. for a proposal of the same drain) carried it already. Acks that commit
-   * thus cost at most one commit notice per follower per Ready, and none while proposals flow.
+   * commitNoticesDue: some follower still needs a bare commit notice for the commit index an ack
+   * advanced (no append or heartbeat since carried it). Clears the flag when none does.
+   */
+  commitNoticesDue(): boolean {
+    if (!this.commitToBroadcast) return false;
+    if (this.state === StateRole.Leader) {
+      for (const [id, pr] of this.progress) {
+        if (id !== this.id && this.#needsCommitNotice(pr)) return true;
+      }
+    }
+    this.commitToBroadcast = false;
+    return false;
+  }
+
+  /**
+   * flushCommit tells each follower the commit index an ack advanced, unless an append or
+   * heartbeat sent since (e.g. with the entries of a later proposal) carried it already. The later
+   * a driver calls it, the more often the notice rides on such an append and costs nothing.
    */
   flushCommit(): void {
     if (!this.commitToBroadcast) return;
     this.commitToBroadcast = false;
     if (this.state !== StateRole.Leader) return;
     for (const [id, pr] of this.progress) {
-      if (id === this.id) continue;
-      if (pr.sentCommit < Math.min(this.log.committed, pr.next - 1)) this.maybeSendAppend(id, true);
+      if (id !== this.id && this.#needsCommitNotice(pr)) this.maybeSendAppend(id, true);
     }
+  }
+
+  #needsCommitNotice(pr: Progress): boolean {
+    return pr.sentCommit < Math.min(this.log.committed, pr.next - 1);
   }
 
   bcastHeartbeat(): void {
@@ -666,9 +684,11 @@ export class Raft {
     switch (m.type) {
       case MessageType.AppResp:
         pr.recentActive = true;
+        if (!m.reject && m.commit > pr.commitKnown) pr.commitKnown = m.commit;
         this.#handleAppendResponse(m, pr);
         return;
       case MessageType.HeartbeatResp:
+        if (m.commit > pr.commitKnown) pr.commitKnown = m.commit;
         this.#handleHeartbeatResponse(m, pr);
         return;
       case MessageType.SnapStatus:
@@ -715,7 +735,8 @@ export class Raft {
       pr.inflights.freeLE(m.index);
     }
     if (this.maybeCommit()) {
-      // New entries go now; a bare commit notice waits for flushCommit (it may ride on them).
+      // New entries go now; a bare commit notice waits for flushCommit (it may ride on them or on
+      // a later append).
       for (const id of this.progress.keys()) if (id !== this.id) this.maybeSendAppend(id, false);
       this.commitToBroadcast = true;
     } else if (wasPaused) {
@@ -840,13 +861,15 @@ export class Raft {
       this.send({ type: MessageType.AppResp, to: m.from, index: 0, reject: true, rejectHint: 0, logTerm: 0 });
       return;
     }
+    // Successful answers carry this replica's commit index: the leader quiesces only once every
+    // follower has reported the whole log committed (a lost commit notice is resent meanwhile).
     if (m.index < this.log.committed) {
-      this.send({ type: MessageType.AppResp, to: m.from, index: this.log.committed });
+      this.send({ type: MessageType.AppResp, to: m.from, index: this.log.committed, commit: this.log.committed });
       return;
     }
     const lastNew = this.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
     if (lastNew !== undefined) {
-      this.send({ type: MessageType.AppResp, to: m.from, index: lastNew });
+      this.send({ type: MessageType.AppResp, to: m.from, index: lastNew, commit: this.log.committed });
       return;
     }
     // §5.3: reject, with a hint so the leader can skip a whole term of mismatching entries.
@@ -868,6 +891,7 @@ export class Raft {
     this.send({
       type: MessageType.HeartbeatResp,
       to: m.from,
+      commit: this.log.committed,
       ...(m.context === undefined ? {} : { context: m.context }),
     });
   }
@@ -877,9 +901,9 @@ export class Raft {
     if (s === undefined) return;
     if (this.restore(s)) {
       this.logger.info({ index: s.metadata.index }, 'restored snapshot');
-      this.send({ type: MessageType.AppResp, to: m.from, index: this.log.lastIndex() });
+      this.send({ type: MessageType.AppResp, to: m.from, index: this.log.lastIndex(), commit: this.log.committed });
     } else {
-      this.send({ type: MessageType.AppResp, to: m.from, index: this.log.committed });
+      this.send({ type: MessageType.AppResp, to: m.from, index: this.log.committed, commit: this.log.committed });
     }
   }
 

@@ -137,15 +137,30 @@ export class RawNode {
     const hs = r.hardState();
     if (!hardStateEqual(hs, this.#prevHardState)) return true;
     if (r.log.hasPendingSnapshot()) return true;
-    if (r.msgs.length > 0 || r.readStates.length > 0 || r.commitToBroadcast) return true;
+    if (r.msgs.length > 0 || r.readStates.length > 0) return true;
     if (r.log.unstable.entries.length > 0) return true;
     return r.log.hasNextEnts();
+  }
+
+  /**
+   * commitNoticePending: this leader's commit index advanced on an ack and some follower has not
+   * been told (no append or heartbeat carried it since). Nothing is sent until the driver calls
+   * `flushCommit` — at once, or after a short delay in which a new proposal's append may carry the
+   * commit index instead. Followers learn it from the next append or heartbeat in any case; a
+   * leader with a notice pending is not quiescable.
+   */
+  commitNoticePending(): boolean {
+    return this.raft.commitNoticesDue();
+  }
+
+  /** flushCommit queues a bare commit notice (an empty append) for each follower that needs one. */
+  flushCommit(): void {
+    this.raft.flushCommit();
   }
 
   /** ready returns the pending work; see the Ready contract in types.ts. */
   ready(): Ready {
     const r = this.raft;
-    r.flushCommit();
     const entries = r.log.unstableEntries();
     const snap = r.log.unstable.snapshot;
     // Messages so far were generated while the leader counted itself only for entries of earlier,
@@ -239,8 +254,7 @@ export class RawNode {
 
   /**
    * isQuiescable: this leader has nothing left to do until the next proposal — every member has
-   * acknowledged the whole log, the commit index was sent to all of them, and no transfer or read
-   * is pending. A multi-Raft runtime may then stop ticking the group (and its followers).
+   * acknowledged the whole log and reported it committed, and no transfer or read is pending. A multi-Raft runtime may then stop ticking the group (and its followers).
    */
   isQuiescable(): boolean {
     const r = this.raft;
@@ -250,7 +264,7 @@ export class RawNode {
     if (r.log.committed !== last) return false;
     for (const [id, pr] of r.progress) {
       if (id === r.id) continue;
-      if (pr.match !== last || pr.sentCommit < last || pr.state !== 'replicate') return false;
+      if (pr.match !== last || pr.commitKnown < last || pr.state !== 'replicate') return false;
     }
     return true;
   }

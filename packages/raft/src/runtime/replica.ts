@@ -65,6 +65,8 @@ export class Replica {
   pendingTicks = 0;
   readonly inbox: Message[] = [];
   readonly inputs: GroupInput[] = [];
+  /** The commit-notice delay passed: the next drain flushes the leader's pending commit notices. */
+  commitNoticeDue = false;
 
   /** Idle: not ticked, no heartbeats. Woken by a proposal, a message, or its leader's process dying. */
   quiesced = false;

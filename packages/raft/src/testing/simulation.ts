@@ -436,6 +436,9 @@ class Simulation {
         if (pr.sabotage === 'sendBeforePersist' && crashed.length < MAX_CRASHED && p.chance(0.05)) {
           crashPoint = 'sabotageSendThenCrash';
         }
+        // Commit notices: flushed at once half the time; otherwise they wait for the next tick
+        // (a runtime's short timer) and may ride on a later append meanwhile.
+        if (p.chance(0.5)) this.#raw(n).flushCommit();
         this.#handleReady(n, crashPoint, p.chance(0.5));
         break;
       }
@@ -483,7 +486,10 @@ class Simulation {
     const skipped: ReplicaId[] = [];
     for (const n of this.#up()) {
       if (skipRate > 0 && this.#prng.chance(skipRate)) skipped.push(n.id);
-      else this.#raw(n).tick();
+      else {
+        this.#raw(n).flushCommit();
+        this.#raw(n).tick();
+      }
     }
     this.trace.record(() => `tick${skipped.length > 0 ? ` (skipped by ${skipped.join(',')})` : ''}`);
   }
@@ -920,6 +926,7 @@ class Simulation {
         this.#checkRoles();
       }
       for (const n of this.#up()) {
+        n.raw?.flushCommit();
         if (n.raw?.hasReady()) {
           busy = true;
           this.#handleReady(n, 'none', false);

@@ -206,6 +206,7 @@ export class Network {
     for (let round = 0; round < maxRounds; round++) {
       let busy = false;
       for (const [id, node] of this.nodes) {
+        node.flushCommit(); // a driver that sends commit notices at once
         while (node.hasReady()) {
           busy = true;
           this.#queue.push(...this.handleReady(id));
@@ -300,8 +301,9 @@ export class Network {
 }
 
 /** stepAndDrain delivers `m` to a standalone node and returns the messages of the resulting Ready. */
-export function drain(node: RawNode, storage: MemoryStorage): Message[] {
+export function drain(node: RawNode, storage: MemoryStorage, flushCommit = true): Message[] {
   const out: Message[] = [];
+  if (flushCommit) node.flushCommit(); // commit notices go at once
   while (node.hasReady()) {
     const rd = node.ready();
     if (rd.snapshot !== undefined) storage.applySnapshot(rd.snapshot);

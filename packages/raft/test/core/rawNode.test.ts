@@ -132,6 +132,51 @@ describe('RawNode Ready contract', () => {
     ]);
   });
 
+  test('a commit notice waits for flushCommit; a later append carries it instead; no quiescence meanwhile', () => {
+    const net = new Network([1, 2, 3]);
+    net.elect(1);
+    const leader = net.node(1);
+    const storage = net.storage(1);
+    const ackAll = (apps: Message[]): void => {
+      for (const m of apps) {
+        net.node(m.to).step(m);
+        for (const r of drain(net.node(m.to), net.storage(m.to))) leader.step(r);
+      }
+    };
+    const shape = (ms: Message[]) => ms.map((m) => [m.type, m.to, m.entries.length, m.commit]);
+    const x = leader.propose(enc('x')).index;
+    ackAll(drain(leader, storage, false));
+    // The acks commit 'x': applied, but no notice goes until the driver flushes.
+    expect(drain(leader, storage, false)).toEqual([]);
+    expect(leader.status().hardState.commit).toBe(x);
+    expect(leader.commitNoticePending()).toBe(true);
+    expect(leader.hasReady()).toBe(false);
+    expect(leader.isQuiescable()).toBe(false);
+    // A proposal first: its append carries the commit, and nothing is left to flush.
+    const y = leader.propose(enc('y')).index;
+    const apps = drain(leader, storage, false);
+    expect(shape(apps)).toEqual([
+      [MessageType.App, 2, 1, x],
+      [MessageType.App, 3, 1, x],
+    ]);
+    expect(leader.commitNoticePending()).toBe(false);
+    ackAll(apps);
+    expect(drain(leader, storage, false)).toEqual([]);
+    expect(leader.commitNoticePending()).toBe(true);
+    // No proposal this time: flushing sends one bare notice per follower, then the group can rest.
+    leader.flushCommit();
+    const notices = drain(leader, storage, false);
+    expect(shape(notices)).toEqual([
+      [MessageType.App, 2, 0, y],
+      [MessageType.App, 3, 0, y],
+    ]);
+    expect(leader.commitNoticePending()).toBe(false);
+    ackAll(notices);
+    drain(leader, storage, false);
+    expect(leader.isQuiescable()).toBe(true);
+    for (const id of [2, 3]) expect(net.node(id).status().hardState.commit).toBe(y);
+  });
+
   test('a commit enabled by the hand-out itself reaches followers only after the write', () => {
     // One voter and a learner: the voter's own write is the quorum.
     const net = new Network([1], {}, [2]);

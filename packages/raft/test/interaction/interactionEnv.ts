@@ -264,6 +264,7 @@ export class InteractionEnv {
   /** #processReady handles one Ready by the contract; returns whether there was one. */
   #processReady(n: EnvNode): boolean {
     const raw = this.#raw(n);
+    raw.flushCommit(); // commit notices go with the next Ready
     if (!raw.hasReady()) return false;
     const rd = raw.ready();
     this.#out.push(`> ${n.id} handling Ready`, ...formatReady(rd, '  '));

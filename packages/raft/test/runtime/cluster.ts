@@ -91,14 +91,18 @@ export class TestCluster {
     for (const n of nodeIds) await this.host(n).createGroup({ groupId, replicaId: n, peers });
   }
 
-  async settle(maxRounds = 10_000): Promise<void> {
+  /** settle runs until nothing is in flight; held commit notices count unless `releaseHeldNotices` is false. */
+  async settle(maxRounds = 10_000, releaseHeldNotices = true): Promise<void> {
     for (let i = 0; i < maxRounds; i++) {
       await Promise.all([...this.hosts.values()].map((h) => h.idle()));
       await new Promise((r) => setImmediate(r));
       await Promise.all([...this.hosts.values()].map((h) => h.idle()));
       if (this.network.pending === 0 && [...this.hosts.values()].every((h) => h.idle !== undefined)) {
         await new Promise((r) => setImmediate(r));
-        if (this.network.pending === 0) return;
+        if (this.network.pending !== 0) continue;
+        // Held commit notices are in flight too: move the clock on until their timer fires.
+        if (releaseHeldNotices && [...this.hosts.values()].some((h) => h.commitNoticesHeld > 0)) this.clock.advance(1);
+        else return;
       }
     }
     throw new Error('cluster did not settle');

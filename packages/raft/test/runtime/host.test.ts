@@ -197,6 +197,47 @@ describe('RaftHost over the in-memory transport', () => {
     expect(await readCommands(c.engine(1), 1)).toEqual(['before']);
   });
 
+  test('a commit notice waits for the next proposal of any group on its host, or for its 10 ms timer', async () => {
+    c = new TestCluster();
+    await c.start([1, 2, 3]);
+    for (const g of [5, 6]) await c.createGroup(g, [1, 2, 3]);
+    for (const g of [5, 6]) c.host(1).campaign(g);
+    await c.settle();
+    const leader = c.host(1);
+    const applied = (g: number): number[] => [2, 3].map((n) => c.host(n).status(g).appliedIndex);
+    const holdOn = () => c.settle(10_000, false);
+    // 'a' commits on the leader; its notice is held, so the followers hold 'a' but have not applied it.
+    const a = leader.propose(5, Buffer.from('a'));
+    await holdOn();
+    const ia = (await a).index;
+    expect(leader.commitNoticesHeld).toBe(1);
+    expect(applied(5)).toEqual([ia - 1, ia - 1]);
+    // A proposal to group 6 takes group 5's notice along, in the same batch to each follower.
+    const fromLeader: string[] = [];
+    const unfilter = c.network.addFilter((from, to, batch) => {
+      if (from === 1 && batch.messages.length > 0)
+        fromLeader.push(`${to}: ${batch.messages.map((m) => `${m.groupId}/${m.message?.entries.length}`).join(' ')}`);
+      return 'deliver';
+    });
+    const b = leader.propose(6, Buffer.from('b'));
+    await holdOn();
+    unfilter();
+    const ib = (await b).index;
+    expect(applied(5)).toEqual([ia, ia]);
+    expect(fromLeader.sort()).toEqual(['2: 6/1 5/0', '3: 6/1 5/0']); // (group/entries)
+    // Nothing else comes: group 6's notice leaves when the timer fires, not before.
+    expect(leader.commitNoticesHeld).toBe(1);
+    c.clock.advance(9);
+    await holdOn();
+    expect(applied(6)).toEqual([ib - 1, ib - 1]);
+    c.clock.advance(1);
+    await holdOn();
+    expect(applied(6)).toEqual([ib, ib]);
+    expect(leader.commitNoticesHeld).toBe(0);
+    // The leader quiesces only after both followers reported the commit (their answers carry it).
+    await c.waitFor(() => c.host(1).activeGroupCount === 0, 100, 'quiesced');
+  });
+
   test('progress under 20% message drop and 150 ms delays', async () => {
     const seed = 42;
     c = new TestCluster({ seed });
