@@ -52,7 +52,12 @@ const program = new Command('bench:compare')
   .option('--workloads <list>', 'put,get,mixed (get = linearizable read)', parseWorkloads, ['put', 'get', 'mixed'])
   .option('--concurrency <list>', 'concurrent clients per cell', parseCountList, [1, 16, 64, 256])
   .option('--duration <duration>', 'measured time per cell', parseRunDuration, 5000)
-  .option('--warmup <duration>', 'warm-up per system before its first cell (0 = none)', parseDuration, 1000)
+  .option(
+    '--warmup <duration>',
+    'warm-up per system (and per shard-table cluster) before its first cell: half put, half mixed (0 = none)',
+    parseDuration,
+    5000,
+  )
   .option('--value-size <bytes>', 'bytes per value', parsePositiveInt, 256)
   .option('--keys <n>', 'size of the key space (preloaded for reads)', parsePositiveInt, 1000)
   .option('--read-ratio <ratio>', 'fraction of gets in the mixed workload', parseRatio, 0.9)

@@ -231,8 +231,11 @@ export class CompareRun {
         await subject.preload(allKeys({ keyPrefix: 'bench:' }, this.o.keys), value);
       }
       if (this.o.warmupMs > 0) {
-        this.say(`${subject.name}: warming up for ${this.o.warmupMs} ms`);
-        await this.bench(subject, benchOptions(this.o, 'mixed', 16, this.o.warmupMs));
+        // Both paths, the same for every system: half puts, half the mixed workload, 16 clients.
+        this.say(`${subject.name}: warming up for ${this.o.warmupMs} ms (put, then mixed)`);
+        const half = Math.max(1, Math.round(this.o.warmupMs / 2));
+        await this.bench(subject, benchOptions(this.o, 'put', 16, half));
+        await this.bench(subject, benchOptions(this.o, 'mixed', 16, half));
       }
       for (const workload of this.o.workloads) {
         for (const concurrency of this.o.concurrency) {
