@@ -86,7 +86,11 @@ export class GrpcTransport implements Transport {
     for (const [id, addr] of config.peers ?? []) this.setPeer(id, addr);
   }
 
-  /** setPeer adds or changes a peer process's address (the stream reconnects to the new one). */
+  /**
+   * setPeer adds or changes a peer process's address (the stream reconnects to the new one). A new
+   * address means a new process: batches still queued for the old one are dropped, not replayed
+   * into it (Raft resends what is still needed, from the leaders' current view).
+   */
   setPeer(nodeId: NodeId, address: string): void {
     const p = this.#peers.get(nodeId);
     if (p === undefined) {
@@ -95,6 +99,8 @@ export class GrpcTransport implements Transport {
     }
     if (p.address === address) return;
     p.address = address;
+    p.dropped += p.queue.length;
+    p.queue = [];
     this.#teardown(p);
     p.client?.close();
     p.client = undefined;
