@@ -15,17 +15,31 @@ export interface CliContext {
   /** Directory of the compiled cli (packages/cli/dist), where launcher binaries are looked up from. */
   cliDir?: string;
   /**
-   * Calls `handler` on Ctrl-C / SIGTERM until the returned function unsubscribes; foreground
-   * commands (cluster up, bench) stop cleanly on it.
+   * Calls `handler` on Ctrl-C / SIGTERM / SIGHUP (the terminal closed) until the returned function
+   * unsubscribes; foreground commands (cluster up, bench) stop cleanly on it.
    */
   onSignal?(handler: (sig: NodeJS.Signals) => void): () => void;
 }
 
+const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/** The reader of our output went away: a closed pipe, or a terminal that was closed (EIO). */
+function readerGone(err: NodeJS.ErrnoException): boolean {
+  return err.code === 'EPIPE' || err.code === 'EIO';
+}
+
 export function processContext(cliDir: string): CliContext {
-  // `omnictl keys | head`: the reader went away. Stop quietly, as Unix tools do.
+  // A foreground command (cluster up, bench) handles its own stop and must not leave children
+  // behind: once one has subscribed to signals, a vanished reader never ends the process.
+  let foreground = false;
+  // `omnictl keys | head`: the reader went away. Stop quietly, as Unix tools do — unless a
+  // foreground command runs (say its terminal closed: it is stopping on SIGHUP; output is lost).
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(0);
-    throw err;
+    if (!readerGone(err)) throw err;
+    if (!foreground) process.exit(0);
+  });
+  process.stderr.on('error', (err: NodeJS.ErrnoException) => {
+    if (!readerGone(err)) throw err;
   });
   const ctx: CliContext = {
     stdout: (chunk) => process.stdout.write(chunk),
@@ -38,11 +52,10 @@ export function processContext(cliDir: string): CliContext {
     stderrIsTTY: process.stderr.isTTY === true,
     cliDir,
     onSignal: (handler) => {
-      process.on('SIGINT', handler);
-      process.on('SIGTERM', handler);
+      foreground = true;
+      for (const sig of STOP_SIGNALS) process.on(sig, handler);
       return () => {
-        process.off('SIGINT', handler);
-        process.off('SIGTERM', handler);
+        for (const sig of STOP_SIGNALS) process.off(sig, handler);
       };
     },
   };

@@ -39,7 +39,8 @@ export function addClusterCommands(program: Command, ctx: CliContext): void {
       'after',
       `
 Starting again on the same --dir keeps the data: ids and ports are reused from DIR/cluster.json.
-In the foreground, Ctrl-C or SIGTERM stops every process (SIGTERM, then SIGKILL after --grace).
+In the foreground, Ctrl-C, SIGTERM or closing the terminal (SIGHUP) stops every process (SIGTERM,
+then SIGKILL after --grace).
 
 Examples:
   omnictl cluster up --dir ./.omnidict

@@ -1,5 +1,6 @@
 // `omnictl cluster up` in the foreground: Ctrl-C (SIGINT) stops every child process, and starting
-// again on the same directory keeps the data, the ids and the ports.
+// again on the same directory keeps the data, the ids and the ports. Closing the terminal (SIGHUP,
+// with the output gone) stops them too.
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { CLI_MAIN, E2eCluster, expectOneErrorLine, isRunning, omnictl, waitFor } from './harness.js';
 
@@ -102,3 +103,39 @@ test('SIGINT stops every process; cluster up again on the same dir keeps the dat
   }
   console.log(`foreground cluster: SIGINT stopped all 7 processes in ${stopMs} ms; data kept across restart`);
 }, 240_000);
+
+test('SIGHUP with the output gone (terminal closed) stops every process', async () => {
+  // The previous test leaves the cluster running detached (3: nothing to stop when run alone).
+  expect([0, 3]).toContain((await omnictl(['cluster', 'down', '--dir', cluster.dir], { timeoutMs: 60_000 })).code);
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.OMNIDICT_ROUTER;
+  delete env.OMNIDICT_PD;
+  const child = spawn(process.execPath, [CLI_MAIN, 'cluster', 'up', '--dir', cluster.dir, '--shards', '2'], { env });
+  foreground = child;
+  let stdout = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on('exit', (code, signal) => resolve({ code, signal }));
+  });
+  await waitFor('"cluster is up" from the foreground launcher', 90_000, async () =>
+    stdout.includes('cluster is up') ? true : undefined,
+  );
+  const procs = cluster.processes();
+  expect(procs).toHaveLength(7);
+  // Nobody reads the launcher's output any more: its writes fail (EPIPE here, EIO on a closed pty).
+  child.stdout.destroy();
+  child.stderr.destroy();
+  child.kill('SIGHUP');
+  let timer: NodeJS.Timeout | undefined;
+  const exit = await Promise.race([
+    exited,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('the launcher did not exit within 60 s of SIGHUP')), 60_000);
+    }),
+  ]).finally(() => clearTimeout(timer));
+  expect(exit).toEqual({ code: 0, signal: null });
+  const alive = procs.filter((p) => isRunning(p.pid, p.binary)).map((p) => `${p.role}-${p.id} pid ${p.pid}`);
+  expect(alive).toEqual([]);
+}, 180_000);
