@@ -64,7 +64,10 @@ export class Progress {
   probeSent = false;
   /** Highest commit index sent to this follower (a commit notice skips it when nothing is new). */
   sentCommit = 0;
-  /** Highest commit index this follower reported in an answer (quiescence waits for the whole log). */
+  /**
+   * Commit index in this follower's latest answer (not a maximum: a restarted follower may report
+   * less than before). Quiescence waits for it to cover the whole log.
+   */
   commitKnown = 0;
   isLearner: boolean;
   readonly inflights: Inflights;

@@ -684,11 +684,11 @@ export class Raft {
     switch (m.type) {
       case MessageType.AppResp:
         pr.recentActive = true;
-        if (!m.reject && m.commit > pr.commitKnown) pr.commitKnown = m.commit;
+        if (!m.reject) pr.commitKnown = m.commit;
         this.#handleAppendResponse(m, pr);
         return;
       case MessageType.HeartbeatResp:
-        if (m.commit > pr.commitKnown) pr.commitKnown = m.commit;
+        pr.commitKnown = m.commit;
         this.#handleHeartbeatResponse(m, pr);
         return;
       case MessageType.SnapStatus:

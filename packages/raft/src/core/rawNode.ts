@@ -254,7 +254,8 @@ export class RawNode {
 
   /**
    * isQuiescable: this leader has nothing left to do until the next proposal — every member has
-   * acknowledged the whole log and reported it committed, and no transfer or read is pending. A multi-Raft runtime may then stop ticking the group (and its followers).
+   * acknowledged the whole log and reported it committed, and no transfer or read is pending. A
+   * multi-Raft runtime may then stop ticking the group (and its followers).
    */
   isQuiescable(): boolean {
     const r = this.raft;

@@ -249,6 +249,15 @@ describe('RawNode Ready contract', () => {
     net.heal();
     net.tickAll(2);
     expect(net.node(1).isQuiescable()).toBe(true);
+    // A follower that answers with a lower commit index (restarted, its commit not yet synced) is
+    // not told everything any more: no quiescence until a heartbeat brings it up again.
+    const leader = net.node(1);
+    const last = leader.status().lastIndex;
+    const term = leader.status().hardState.term;
+    leader.step(msg({ type: MessageType.HeartbeatResp, from: 3, to: 1, term, commit: last - 1 }));
+    expect(leader.isQuiescable()).toBe(false);
+    net.tickAll(2);
+    expect(leader.isQuiescable()).toBe(true);
   });
 
   test('invalid configurations are refused', () => {
