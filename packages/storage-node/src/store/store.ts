@@ -861,9 +861,14 @@ export class Store {
       const led: ShardId[] = [];
       for (const [id, sm] of this.replicas) {
         if (this.#removed.has(id) || !this.#host.hasGroup(id) || !this.#host.isLeader(id)) continue;
-        const target = sm.descriptor.replicas.find(
-          (r) => r.nodeId !== this.nodeId && r.role === common.ReplicaRole.REPLICA_ROLE_VOTER,
-        );
+        // The most caught-up voter, as its append answers told this leader: a transfer to a lagging
+        // or cut-off one would wait for it to catch up, past the deadline.
+        const match = this.#match.matchOf(id, this.#host.status(id).term);
+        let target: common.Replica | undefined;
+        for (const r of sm.descriptor.replicas) {
+          if (r.nodeId === this.nodeId || r.role !== common.ReplicaRole.REPLICA_ROLE_VOTER) continue;
+          if (target === undefined || (match.get(r.replicaId) ?? 0) > (match.get(target.replicaId) ?? 0)) target = r;
+        }
         if (target === undefined) continue;
         this.#host.transferLeader(id, target.replicaId);
         led.push(id);

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { type common, nodepb, OmniError } from '@omnidict/proto';
+import type { Logger } from '@omnidict/raft/runtime';
 import { type NodeHandle, startNode } from '../../src/index.js';
 import type { StoreRaftOptions } from '../../src/nodeServer.js';
 
@@ -65,7 +66,7 @@ export class TestCluster {
   async startNode(
     nodeId: number,
     dir = mkdtempSync(join(tmpdir(), `omnidict-node${nodeId}-`)),
-    opts: { raft?: StoreRaftOptions; sweepIntervalMs?: number } = {},
+    opts: { raft?: StoreRaftOptions; sweepIntervalMs?: number; logger?: Logger } = {},
   ): Promise<TestNode> {
     const handle = await startNode({
       nodeId,
@@ -74,6 +75,7 @@ export class TestCluster {
       dataDir: dir,
       raft: opts.raft ?? FAST_RAFT,
       sweepIntervalMs: opts.sweepIntervalMs ?? 100,
+      ...(opts.logger === undefined ? {} : { logger: opts.logger }),
     });
     const node: TestNode = {
       nodeId,
