@@ -10,6 +10,8 @@ jest.setTimeout(120_000);
 let cluster: E2eCluster;
 let foreground: ChildProcessWithoutNullStreams | undefined;
 
+type Exit = { code: number | null; signal: NodeJS.Signals | null };
+
 beforeAll(async () => {
   cluster = await E2eCluster.reserve('foreground');
 }, 300_000);
@@ -19,28 +21,46 @@ afterAll(async () => {
   await cluster?.stop();
 }, 120_000);
 
-test('SIGINT stops every process; cluster up again on the same dir keeps the data', async () => {
+/** Starts `omnictl cluster up` in the foreground on the reserved dir, collecting its output. */
+function startForeground() {
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.OMNIDICT_ROUTER;
   delete env.OMNIDICT_PD;
   const child = spawn(process.execPath, [CLI_MAIN, 'cluster', 'up', '--dir', cluster.dir, '--shards', '2'], { env });
   foreground = child;
-  let stdout = '';
-  let stderr = '';
+  const out = { stdout: '', stderr: '' };
   child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
+    out.stdout += chunk.toString();
   });
   child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
+    out.stderr += chunk.toString();
   });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+  const exited = new Promise<Exit>((resolve) => {
     child.on('exit', (code, signal) => resolve({ code, signal }));
   });
+  return { child, out, exited };
+}
 
-  await waitFor(`"cluster is up" from the foreground launcher (stderr: ${stderr})`, 90_000, async () =>
-    stdout.includes('cluster is up') ? true : undefined,
+/** The launcher's exit after `sig`, or a failure after 60 s. */
+async function exitAfter(exited: Promise<Exit>, sig: string, stderr: () => string): Promise<Exit> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    exited,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`the launcher did not exit within 60 s of ${sig}; stderr: ${stderr()}`)),
+        60_000,
+      );
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+test('SIGINT stops every process; cluster up again on the same dir keeps the data', async () => {
+  const { child, out, exited } = startForeground();
+  await waitFor(`"cluster is up" from the foreground launcher (stderr: ${out.stderr})`, 90_000, async () =>
+    out.stdout.includes('cluster is up') ? true : undefined,
   );
-  expect(stdout).toContain('running in the foreground; Ctrl-C stops it');
+  expect(out.stdout).toContain('running in the foreground; Ctrl-C stops it');
   const first = cluster.processes();
   expect(first).toHaveLength(7);
   for (const p of first) expect(isRunning(p.pid, p.binary)).toBe(true);
@@ -62,20 +82,11 @@ test('SIGINT stops every process; cluster up again on the same dir keeps the dat
 
   const stopStartMs = Date.now();
   child.kill('SIGINT');
-  let timer: NodeJS.Timeout | undefined;
-  const exit = await Promise.race([
-    exited,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`the launcher did not exit within 60 s of SIGINT; stderr: ${stderr}`)),
-        60_000,
-      );
-    }),
-  ]).finally(() => clearTimeout(timer));
+  const exit = await exitAfter(exited, 'SIGINT', () => out.stderr);
   const stopMs = Date.now() - stopStartMs;
   expect(exit).toEqual({ code: 0, signal: null });
-  expect(stderr).toContain('SIGINT: stopping the cluster');
-  expect(stderr).toContain('cluster stopped');
+  expect(out.stderr).toContain('SIGINT: stopping the cluster');
+  expect(out.stderr).toContain('cluster stopped');
   const alive = first.filter((p) => isRunning(p.pid, p.binary)).map((p) => `${p.role}-${p.id} pid ${p.pid}`);
   expect(alive).toEqual([]);
 
@@ -107,20 +118,9 @@ test('SIGINT stops every process; cluster up again on the same dir keeps the dat
 test('SIGHUP with the output gone (terminal closed) stops every process', async () => {
   // The previous test leaves the cluster running detached (3: nothing to stop when run alone).
   expect([0, 3]).toContain((await omnictl(['cluster', 'down', '--dir', cluster.dir], { timeoutMs: 60_000 })).code);
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  delete env.OMNIDICT_ROUTER;
-  delete env.OMNIDICT_PD;
-  const child = spawn(process.execPath, [CLI_MAIN, 'cluster', 'up', '--dir', cluster.dir, '--shards', '2'], { env });
-  foreground = child;
-  let stdout = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.on('exit', (code, signal) => resolve({ code, signal }));
-  });
+  const { child, out, exited } = startForeground();
   await waitFor('"cluster is up" from the foreground launcher', 90_000, async () =>
-    stdout.includes('cluster is up') ? true : undefined,
+    out.stdout.includes('cluster is up') ? true : undefined,
   );
   const procs = cluster.processes();
   expect(procs).toHaveLength(7);
@@ -128,14 +128,7 @@ test('SIGHUP with the output gone (terminal closed) stops every process', async 
   child.stdout.destroy();
   child.stderr.destroy();
   child.kill('SIGHUP');
-  let timer: NodeJS.Timeout | undefined;
-  const exit = await Promise.race([
-    exited,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('the launcher did not exit within 60 s of SIGHUP')), 60_000);
-    }),
-  ]).finally(() => clearTimeout(timer));
-  expect(exit).toEqual({ code: 0, signal: null });
+  expect(await exitAfter(exited, 'SIGHUP', () => out.stderr)).toEqual({ code: 0, signal: null });
   const alive = procs.filter((p) => isRunning(p.pid, p.binary)).map((p) => `${p.role}-${p.id} pid ${p.pid}`);
   expect(alive).toEqual([]);
 }, 180_000);
