@@ -91,6 +91,13 @@ export class TestCluster {
     for (const n of nodeIds) await this.host(n).createGroup({ groupId, replicaId: n, peers });
   }
 
+  /** Creates each group on `nodeIds`, has `leader` campaign for all of them, and settles. */
+  async createLedGroups(groupIds: readonly GroupId[], nodeIds: readonly NodeId[], leader: NodeId): Promise<void> {
+    for (const g of groupIds) await this.createGroup(g, nodeIds);
+    for (const g of groupIds) this.host(leader).campaign(g);
+    await this.settle();
+  }
+
   /** settle runs until nothing is in flight; held commit notices count unless `releaseHeldNotices` is false. */
   async settle(maxRounds = 10_000, releaseHeldNotices = true): Promise<void> {
     for (let i = 0; i < maxRounds; i++) {

@@ -44,9 +44,7 @@ describe('destroying a replica', () => {
       }),
     });
     await c.start([1, 2, 3]);
-    await c.createGroup(1, [1, 2, 3]);
-    c.host(1).campaign(1);
-    await c.settle();
+    await c.createLedGroups([1], [1, 2, 3], 1);
     const acked: string[] = [];
     const fire = (from: number, to: number): Array<Promise<void>> =>
       Array.from({ length: to - from }, (_, i) =>
@@ -79,9 +77,7 @@ describe('destroying a replica', () => {
   test('pending proposals reject with GROUP_NOT_FOUND; the old replica is not recreated by later messages', async () => {
     c = new TestCluster({ seed: 32, hostConfig: { onUnknownGroup: () => true } });
     await c.start([1, 2, 3]);
-    await c.createGroup(1, [1, 2, 3]);
-    c.host(1).campaign(1);
-    await c.settle();
+    await c.createLedGroups([1], [1, 2, 3], 1);
     await c.propose(1, 'first');
     // Destroy the leader's replica with proposals and a read queued on it (no removal: 2 and 3 still list it).
     const pending = Array.from({ length: 20 }, (_, i) =>
@@ -141,11 +137,7 @@ describe('destroying a replica', () => {
       }),
     });
     await c.start([1, 2, 3]);
-    await c.createGroup(1, [1, 2, 3]);
-    await c.createGroup(2, [1, 2, 3]);
-    c.host(1).campaign(1);
-    c.host(1).campaign(2);
-    await c.settle();
+    await c.createLedGroups([1, 2], [1, 2, 3], 1);
     for (let i = 0; i < 12; i++) await c.propose(1, `c${i}`);
     await c.propose(2, 'other');
     await c.tick(2);
@@ -180,9 +172,7 @@ describe('destroying a replica', () => {
       }),
     });
     await c.start([1, 2, 3]);
-    await c.createGroup(1, [1, 2, 3]);
-    c.host(1).campaign(1);
-    await c.settle();
+    await c.createLedGroups([1], [1, 2, 3], 1);
     for (let i = 0; i < 5; i++) await c.propose(1, `a${i}`);
     const remove = c.host(1).proposeConfChange(1, { type: ConfChangeType.RemoveNode, replicaId: 3 });
     await c.settle();
@@ -229,9 +219,7 @@ describe('destroying a replica', () => {
       },
     });
     await c.start([1, 2, 3]);
-    await c.createGroup(1, [1, 2, 3]);
-    c.host(1).campaign(1);
-    await c.settle();
+    await c.createLedGroups([1], [1, 2, 3], 1);
     await c.propose(1, 'first');
     c.network.isolate(3);
     const remove = c.host(1).proposeConfChange(1, { type: ConfChangeType.RemoveNode, replicaId: 3 });

@@ -56,9 +56,11 @@ describe('RaftHost over the in-memory transport', () => {
   test('many proposals in one turn are persisted in one sync batch (group commit)', async () => {
     c = new TestCluster();
     await c.start([1, 2, 3]);
-    for (let g = 1; g <= 10; g++) await c.createGroup(g, [1, 2, 3]);
-    for (let g = 1; g <= 10; g++) c.host(1).campaign(g);
-    await c.settle();
+    await c.createLedGroups(
+      Array.from({ length: 10 }, (_, i) => i + 1),
+      [1, 2, 3],
+      1,
+    );
     for (let g = 1; g <= 10; g++) expect(c.leaderNode(g)).toBe(1);
     const engine = c.engine(1) as MemoryEngine;
     const before = engine.syncWrites;
@@ -74,9 +76,7 @@ describe('RaftHost over the in-memory transport', () => {
   test('proposals queued together go out as one append per follower, and each gets its own result', async () => {
     c = new TestCluster();
     await c.start([1, 2, 3]);
-    await c.createGroup(4, [1, 2, 3]);
-    c.host(1).campaign(4);
-    await c.settle();
+    await c.createLedGroups([4], [1, 2, 3], 1);
     expect(c.leaderNode(4)).toBe(1);
     const sent = c.host(1).stats.messagesSent;
     const ps = Array.from({ length: 50 }, (_, i) => c.host(1).propose(4, Buffer.from(`b-${i}`)));
@@ -106,9 +106,7 @@ describe('RaftHost over the in-memory transport', () => {
     const gated = new GatedEngine();
     c = new TestCluster({ openEngine: async (n) => (n === 1 ? gated : new MemoryEngine()) });
     await c.start([1, 2, 3]);
-    await c.createGroup(6, [1, 2, 3]);
-    c.host(1).campaign(6);
-    await c.settle();
+    await c.createLedGroups([6], [1, 2, 3], 1);
     expect(c.leaderNode(6)).toBe(1);
     gated.hold = true;
     let answered: unknown;
@@ -142,9 +140,7 @@ describe('RaftHost over the in-memory transport', () => {
   test('a minority partition cannot commit; the majority elects a new leader and commits', async () => {
     c = new TestCluster({ seed: 3 });
     await c.start([1, 2, 3]);
-    await c.createGroup(1, [1, 2, 3]);
-    c.host(1).campaign(1);
-    await c.settle();
+    await c.createLedGroups([1], [1, 2, 3], 1);
     expect(c.leaderNode(1)).toBe(1);
     await c.propose(1, 'before');
     c.network.partition([1], [2, 3]);
@@ -170,9 +166,7 @@ describe('RaftHost over the in-memory transport', () => {
   test('proposals stranded beyond the new leader log fail once a later term commits, without a deadline', async () => {
     c = new TestCluster({ seed: 5 });
     await c.start([1, 2, 3]);
-    await c.createGroup(1, [1, 2, 3]);
-    c.host(1).campaign(1);
-    await c.settle();
+    await c.createLedGroups([1], [1, 2, 3], 1);
     await c.propose(1, 'before');
     c.network.partition([1], [2, 3]);
     // Three entries the isolated leader appends but can never commit; no timeout is given.
@@ -200,9 +194,7 @@ describe('RaftHost over the in-memory transport', () => {
   test('a commit notice waits for the next proposal of any group on its host, or for its 10 ms timer', async () => {
     c = new TestCluster();
     await c.start([1, 2, 3]);
-    for (const g of [5, 6]) await c.createGroup(g, [1, 2, 3]);
-    for (const g of [5, 6]) c.host(1).campaign(g);
-    await c.settle();
+    await c.createLedGroups([5, 6], [1, 2, 3], 1);
     const leader = c.host(1);
     const applied = (g: number): number[] => [2, 3].map((n) => c.host(n).status(g).appliedIndex);
     const holdOn = () => c.settle(10_000, false);
@@ -272,9 +264,7 @@ describe('RaftHost over the in-memory transport', () => {
   test('a read whose leader steps down before confirming it fails at once with NOT_LEADER, not at its deadline', async () => {
     c = new TestCluster();
     await c.start([1, 2, 3]);
-    await c.createGroup(1, [1, 2, 3]);
-    c.host(1).campaign(1);
-    await c.settle();
+    await c.createLedGroups([1], [1, 2, 3], 1);
     await c.propose(1, 'w');
     c.network.partition([1], [2, 3]);
     // No timeout: without the fix this read would never settle (its context dies with the leadership).
@@ -346,9 +336,7 @@ describe('RaftHost over the in-memory transport', () => {
     test('a deposed leader cut off from the quorum never serves a read from an expired lease', async () => {
       c = new TestCluster({ hostConfig: leaseConfig, seed: 9 });
       await c.start([1, 2, 3]);
-      await c.createGroup(1, [1, 2, 3]);
-      c.host(1).campaign(1);
-      await c.settle();
+      await c.createLedGroups([1], [1, 2, 3], 1);
       await c.propose(1, 'before');
       const warm = c.host(1).readIndex(1);
       await c.settle();
@@ -380,9 +368,7 @@ describe('RaftHost over the in-memory transport', () => {
     test('a leadership transfer ends the lease: the next read takes a ReadIndex round', async () => {
       c = new TestCluster({ hostConfig: leaseConfig });
       await c.start([1, 2, 3]);
-      await c.createGroup(1, [1, 2, 3]);
-      c.host(1).campaign(1);
-      await c.settle();
+      await c.createLedGroups([1], [1, 2, 3], 1);
       await c.propose(1, 'w');
       const warm = c.host(1).readIndex(1);
       await c.settle();

@@ -33,9 +33,11 @@ describe('quiescence', () => {
   test('quiesced followers notice a dead leader process and elect a new leader', async () => {
     c = new TestCluster({ seed: 12 });
     await c.start([1, 2, 3]);
-    for (let g = 1; g <= 5; g++) await c.createGroup(g, [1, 2, 3]);
-    for (let g = 1; g <= 5; g++) c.host(1).campaign(g);
-    await c.settle();
+    await c.createLedGroups(
+      Array.from({ length: 5 }, (_, i) => i + 1),
+      [1, 2, 3],
+      1,
+    );
     await c.propose(1, 'before');
     await c.waitFor(() => [1, 2, 3].every((n) => c.host(n).activeGroupCount === 0), 100, 'all quiesced');
     await c.crash(1);

@@ -34,9 +34,7 @@ describe('many groups', () => {
   test('a learner added on a new host is created on demand, caught up by snapshot, then promoted', async () => {
     c = new TestCluster({ seed: 23, hostConfig: { logLagEntries: 2, onUnknownGroup: () => true } });
     await c.start([1, 2, 3, 4]);
-    await c.createGroup(9, [1, 2, 3]);
-    c.host(1).campaign(9);
-    await c.settle();
+    await c.createLedGroups([9], [1, 2, 3], 1);
     for (let i = 0; i < 10; i++) await c.propose(9, `c${i}`);
     const add = c.host(1).proposeConfChange(9, { type: ConfChangeType.AddLearner, replicaId: 4, nodeId: 4 });
     await c.settle();

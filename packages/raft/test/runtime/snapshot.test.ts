@@ -12,9 +12,7 @@ describe('log truncation and snapshots', () => {
   test('a follower slightly behind catches up by log; one far behind, by snapshot', async () => {
     c = new TestCluster({ seed: 5, hostConfig: { logLagEntries: 5, snapshotChunkBytes: 64 } });
     await c.start([1, 2, 3]);
-    await c.createGroup(1, [1, 2, 3]);
-    c.host(1).campaign(1);
-    await c.settle();
+    await c.createLedGroups([1], [1, 2, 3], 1);
     // Slightly behind: cut node 3 for 3 entries (within the lag margin).
     c.network.isolate(3);
     for (let i = 0; i < 3; i++) await c.propose(1, `near-${i}`);
@@ -69,9 +67,7 @@ describe('log truncation and snapshots', () => {
       }),
     });
     await c.start([1, 2, 3]);
-    await c.createGroup(1, [1, 2, 3]);
-    c.host(1).campaign(1);
-    await c.settle();
+    await c.createLedGroups([1], [1, 2, 3], 1);
     await c.propose(1, 'first');
     await c.tick(2);
     c.network.isolate(3);
@@ -108,9 +104,7 @@ describe('log truncation and snapshots', () => {
       hostConfig: { logLagEntries: 10, snapshotChunkBytes: 512, onUnknownGroup: () => true },
     });
     await c.start([1, 2, 3, 4]);
-    await c.createGroup(1, [1, 2, 3]);
-    c.host(1).campaign(1);
-    await c.settle();
+    await c.createLedGroups([1], [1, 2, 3], 1);
     const inflight: Array<Promise<unknown>> = [];
     for (let i = 0; i < 300; i++) inflight.push(c.host(1).propose(1, Buffer.from(`long-${i}`)));
     await c.settle();
