@@ -20,6 +20,8 @@ export class FakeNodes implements NodeAdminApi {
   readonly shards = new Map<number, FakeShard>();
   /** `${nodeId}/${shardId}` for every CreateShard a node accepted. */
   readonly created = new Set<string>();
+  /** Replicas created with `campaign` set (PD's chosen first leader). */
+  readonly campaigned = new Set<string>();
   readonly calls: string[] = [];
   /** Addresses that throw UNAVAILABLE (a dead or partitioned node). */
   readonly unreachable = new Set<string>();
@@ -80,6 +82,7 @@ export class FakeNodes implements NodeAdminApi {
     const key = `${replica.nodeId}/${shard.id}`;
     if (this.created.has(key)) return { error: err('CONFLICT', 'replica exists') };
     this.created.add(key);
+    if (req.campaign) this.campaigned.add(key);
     if (!this.shards.has(shard.id)) this.add(shard);
     return {};
   }

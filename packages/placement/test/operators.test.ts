@@ -303,7 +303,7 @@ describe('transfer leader', () => {
 });
 
 describe('create (bootstrap)', () => {
-  test('creates every replica, retrying an unreachable node, then waits for a leader report', async () => {
+  test('creates every replica, the first listed last and campaigning, retrying an unreachable node, then waits for a leader report', async () => {
     const state = stateWith(3);
     state.apply({
       type: 'bootstrap',
@@ -317,12 +317,16 @@ describe('create (bootstrap)', () => {
     const mem = newOperatorMemory();
     await run(state, fake, op.id, { rounds: 8, mem });
     expect(state.operators.get(op.id)).toMatchObject({ state: 'running', step: 'createReplicas' });
-    expect([...fake.created].sort()).toEqual(['1/1', '2/1']);
+    // Node 1 (listed first: the first leader) waits until the other replicas exist.
+    expect([...fake.created].sort()).toEqual(['2/1']);
     fake.unreachable.clear();
     const { op: final } = await run(state, fake, op.id, { mem });
     expect(final.state).toBe('done');
     expect([...fake.created].sort()).toEqual(['1/1', '2/1', '3/1']);
+    expect([...fake.campaigned]).toEqual(['1/1']);
+    expect(fake.calls.filter((c) => c.startsWith('createShard@')).at(-1)).toBe('createShard@n1:1');
     // Nodes 1 and 2 were not asked again once they had acknowledged.
     expect(fake.calls.filter((c) => c === 'createShard@n1:1')).toHaveLength(1);
+    expect(fake.calls.filter((c) => c === 'createShard@n2:1')).toHaveLength(1);
   });
 });

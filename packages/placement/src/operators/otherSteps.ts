@@ -1,3 +1,4 @@
+import type { common } from '@omnidict/proto';
 import type { OperatorParams } from './operatorTypes.js';
 import type { Step } from './step.js';
 import {
@@ -17,6 +18,8 @@ import {
 /**
  * create (bootstrap): CreateShard on every replica's node (each node once it acknowledges;
  * CONFLICT = already exists counts as done) → waitLeader: done once a leader reports the shard.
+ * The first listed replica is PD's choice of first leader (see placeBootstrap): it is created last,
+ * once the others exist, and asked to campaign, so the shard starts with that leader at once.
  */
 export function createSteps(): Step[] {
   return [
@@ -31,16 +34,19 @@ export function createSteps(): Step[] {
         if (pending.length === 0) return NEXT;
         if (!mayIssue(ctx, mem)) return WAIT;
         const addresses = nodeRaftAddresses(ctx, shard);
-        await Promise.all(
-          pending.map(async (r) => {
-            const address = nodeAddress(ctx, r.nodeId);
-            if (address === undefined) return;
-            const res = await callNode(op, mem, `create on node ${r.nodeId}`, () =>
-              ctx.admin.createShard(address, { shard, nodeAddresses: addresses, uninitialized: false }),
-            );
-            if ('ok' in res || res.code === 'CONFLICT') mem.acked.add(r.nodeId);
-          }),
-        );
+        const first = shard.replicas[0];
+        const create = async (r: common.Replica, campaign: boolean) => {
+          const address = nodeAddress(ctx, r.nodeId);
+          if (address === undefined) return;
+          const res = await callNode(op, mem, `create on node ${r.nodeId}`, () =>
+            ctx.admin.createShard(address, { shard, nodeAddresses: addresses, uninitialized: false, campaign }),
+          );
+          if ('ok' in res || res.code === 'CONFLICT') mem.acked.add(r.nodeId);
+        };
+        await Promise.all(pending.filter((r) => r !== first).map((r) => create(r, false)));
+        if (first !== undefined && !mem.acked.has(first.nodeId)) {
+          if (shard.replicas.every((r) => r === first || mem.acked.has(r.nodeId))) await create(first, true);
+        }
         return shard.replicas.every((r) => mem.acked.has(r.nodeId)) ? NEXT : WAIT;
       },
     },

@@ -92,7 +92,12 @@ export function replicaChangeSteps(params: ReplicaChangeParams): Step[] {
         if (target === undefined) return fail(`target node ${add.nodeId} is not registered`);
         if (!mayIssue(ctx, mem)) return WAIT;
         const r = await callNode(op, mem, 'create learner', () =>
-          ctx.admin.createShard(target, { shard, nodeAddresses: nodeRaftAddresses(ctx, shard), uninitialized: true }),
+          ctx.admin.createShard(target, {
+            shard,
+            nodeAddresses: nodeRaftAddresses(ctx, shard),
+            uninitialized: true,
+            campaign: false,
+          }),
         );
         // CONFLICT from CreateShard means the replica already exists there: the effect we want.
         if ('outcome' in r && r.code !== 'CONFLICT') return r.outcome;

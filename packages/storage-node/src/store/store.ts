@@ -463,7 +463,13 @@ export class Store {
     } catch (err) {
       throw toOmniError(err);
     }
-    this.#log.info({ shardId: d.id, replicaId: self.replicaId, start: d.start, end: d.end }, 'shard replica created');
+    // PD's chosen first leader: the other replicas exist already, so this election wins at once
+    // instead of waiting for an election timeout (and a random winner).
+    if (req.campaign) this.#host.campaign(d.id);
+    this.#log.info(
+      { shardId: d.id, replicaId: self.replicaId, start: d.start, end: d.end, campaign: req.campaign },
+      'shard replica created',
+    );
   }
 
   /**

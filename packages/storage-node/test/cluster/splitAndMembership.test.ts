@@ -151,7 +151,12 @@ test('add a learner, promote it, remove an old voter under concurrent writes', a
   const n4 = c.node(4);
   const created = await unary<nodepb.CreateShardResponse>((cb) =>
     n4.admin.createShard(
-      { shard: { ...d0, replicas: [...d0.replicas, learner] }, nodeAddresses: c.raftAddresses(), uninitialized: true },
+      {
+        shard: { ...d0, replicas: [...d0.replicas, learner] },
+        nodeAddresses: c.raftAddresses(),
+        uninitialized: true,
+        campaign: false,
+      },
       cb,
     ),
   );

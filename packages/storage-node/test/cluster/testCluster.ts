@@ -100,12 +100,18 @@ export class TestCluster {
     return out;
   }
 
-  async createShard(d: common.ShardDescriptor, uninitializedOn: number[] = []): Promise<void> {
+  /** Creates the replicas in descriptor order; `campaignOn`: the node asked to campaign at once (create it last). */
+  async createShard(d: common.ShardDescriptor, uninitializedOn: number[] = [], campaignOn?: number): Promise<void> {
     for (const r of d.replicas) {
       const n = this.node(r.nodeId);
       const res = await unary<nodepb.CreateShardResponse>((cb) =>
         n.admin.createShard(
-          { shard: d, nodeAddresses: this.raftAddresses(), uninitialized: uninitializedOn.includes(r.nodeId) },
+          {
+            shard: d,
+            nodeAddresses: this.raftAddresses(),
+            uninitialized: uninitializedOn.includes(r.nodeId),
+            campaign: r.nodeId === campaignOn,
+          },
           cb,
         ),
       );

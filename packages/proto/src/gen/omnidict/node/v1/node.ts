@@ -163,6 +163,11 @@ export interface CreateShardRequest {
   nodeAddresses: { [key: number]: string };
   /** True when this replica starts empty and waits to be caught up by its leader (a new learner). */
   uninitialized: boolean;
+  /**
+   * True when this replica should start an election at once (PD sets it on the bootstrap replica it
+   * wants as the first leader, created after the others). False: elections start by timeout.
+   */
+  campaign: boolean;
 }
 
 export interface CreateShardRequest_NodeAddressesEntry {
@@ -1455,7 +1460,7 @@ export const NodeResponseBatch: MessageFns<NodeResponseBatch> = {
 };
 
 function createBaseCreateShardRequest(): CreateShardRequest {
-  return { shard: undefined, nodeAddresses: {}, uninitialized: false };
+  return { shard: undefined, nodeAddresses: {}, uninitialized: false, campaign: false };
 }
 
 export const CreateShardRequest: MessageFns<CreateShardRequest> = {
@@ -1468,6 +1473,9 @@ export const CreateShardRequest: MessageFns<CreateShardRequest> = {
     });
     if (message.uninitialized !== false) {
       writer.uint32(24).bool(message.uninitialized);
+    }
+    if (message.campaign !== false) {
+      writer.uint32(32).bool(message.campaign);
     }
     return writer;
   },
@@ -1510,6 +1518,14 @@ export const CreateShardRequest: MessageFns<CreateShardRequest> = {
             }
 
             message.uninitialized = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.campaign = reader.bool();
             continue;
           }
         }
@@ -1555,6 +1571,7 @@ export const CreateShardRequest: MessageFns<CreateShardRequest> = {
         )
         : {},
       uninitialized: isSet(object.uninitialized) ? globalThis.Boolean(object.uninitialized) : false,
+      campaign: isSet(object.campaign) ? globalThis.Boolean(object.campaign) : false,
     };
   },
 
@@ -1574,6 +1591,9 @@ export const CreateShardRequest: MessageFns<CreateShardRequest> = {
     }
     if (message.uninitialized !== false) {
       obj.uninitialized = message.uninitialized;
+    }
+    if (message.campaign !== false) {
+      obj.campaign = message.campaign;
     }
     return obj;
   },
@@ -1596,6 +1616,7 @@ export const CreateShardRequest: MessageFns<CreateShardRequest> = {
       {},
     );
     message.uninitialized = object.uninitialized ?? false;
+    message.campaign = object.campaign ?? false;
     return message;
   },
 };
