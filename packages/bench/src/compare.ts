@@ -33,6 +33,7 @@ interface Flags {
   omniShards: number;
   omniClient: OmniClientMode;
   shards: number[];
+  balancedShards: number[];
   shardConcurrency: number;
   idleShards: number;
   idleSample: number;
@@ -71,6 +72,12 @@ const program = new Command('bench:compare')
       .default('unary'),
   )
   .option('--shards <list>', 'shard counts of the scaling table, or none', parseCountList, [1, 8, 64])
+  .option(
+    '--balanced-shards <list>',
+    'shard counts measured again with leaders balanced across nodes (--leader-placement balance), or none',
+    parseCountList,
+    [8],
+  )
   .option('--shard-concurrency <n>', 'clients in the scaling table', parsePositiveInt, 64)
   .option('--idle-shards <n>', 'shards of the idle-CPU measurement (0 = skip)', parseUint, 1000)
   .option(
@@ -118,6 +125,7 @@ async function main(): Promise<number> {
     omniShards: f.omniShards,
     omniClient: f.omniClient,
     shardCounts: f.shards,
+    balancedShardCounts: f.balancedShards,
     shardConcurrency: f.shardConcurrency,
     idleShards: f.idleShards,
     idleSampleMs: f.idleSample,

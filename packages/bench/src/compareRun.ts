@@ -8,7 +8,7 @@ import { EtcdCluster, type EtcdClusterPlan, ensureEtcd, etcdEnv } from './etcdCl
 import { downDir, killDir, OmniCluster } from './omniCluster.js';
 import { cpuTimeMs, freePort, run, sleep } from './processes.js';
 import { etcdSubject, type OmniClientMode, omniSubject, type Subject } from './subjects.js';
-import type { Cell, ShardCell } from './table.js';
+import type { Cell, LeaderPlacement, ShardCell } from './table.js';
 
 export type SystemName = 'etcd' | 'omnidict';
 
@@ -26,7 +26,10 @@ export interface CompareOptions {
   omniShards: number;
   omniClient: OmniClientMode;
   /** Shard counts of the scaling table (empty: no table). */
+  /** Shard counts of the scaling table, leaders gathered on one node (the launcher's default)... */
   shardCounts: number[];
+  /** ...and shard counts measured again with leaders balanced across the nodes. */
+  balancedShardCounts: number[];
   shardConcurrency: number;
   /** Shards of the idle-CPU measurement (0: skip). */
   idleShards: number;
@@ -147,7 +150,11 @@ export class CompareRun {
       if (this.o.systems.includes('omnidict') && !this.aborted) report.cells.push(...(await this.runOmni(root)));
       for (const shards of this.o.shardCounts) {
         if (this.aborted) break;
-        report.shardCells.push(await this.runShards(root, shards));
+        report.shardCells.push(await this.runShards(root, shards, 'gather'));
+      }
+      for (const shards of this.o.balancedShardCounts) {
+        if (this.aborted) break;
+        report.shardCells.push(await this.runShards(root, shards, 'balance'));
       }
       if (this.o.idleShards > 0 && !this.aborted) report.idle = await this.runIdle(root);
     } finally {
@@ -188,15 +195,17 @@ export class CompareRun {
     root: string,
     name: string,
     shards: number,
+    leaderPlacement?: LeaderPlacement,
   ): Promise<{ cluster: OmniCluster; down(): Promise<void> }> {
     const dir = path.join(root, name);
-    this.say(`starting OmniDict (3 PD, 3 nodes, 1 router, ${shards} shards) in ${dir}`);
+    const leaders = leaderPlacement === undefined ? '' : `, leaders ${leaderPlacement}`;
+    this.say(`starting OmniDict (3 PD, 3 nodes, 1 router, ${shards} shards${leaders}) in ${dir}`);
     const unregister = this.cleanup.add({
       name: `OmniDict cluster ${dir}`,
       stop: () => downDir(this.o.cliMain, dir),
       kill: () => killDir(dir),
     });
-    const cluster = await OmniCluster.up(this.o.cliMain, dir, shards, this.say);
+    const cluster = await OmniCluster.up(this.o.cliMain, dir, shards, this.say, undefined, leaderPlacement);
     this.started.push(...cluster.pids());
     if (this.o.settleMs > 0) {
       this.say(`letting it settle for ${this.o.settleMs} ms`);
@@ -268,11 +277,12 @@ export class CompareRun {
     return runBench(subject.target, opts, { stopSignal: this.cleanup.aborted, errorCode: subject.errorCode });
   }
 
-  private async runShards(root: string, shards: number): Promise<ShardCell> {
-    const cell: ShardCell = { shards, concurrency: this.o.shardConcurrency, result: null };
+  /** One shard-table row: a fresh cluster with `shards` shards and PD's leader placement `leaders`. */
+  private async runShards(root: string, shards: number, leaders: LeaderPlacement): Promise<ShardCell> {
+    const cell: ShardCell = { shards, leaders, concurrency: this.o.shardConcurrency, result: null };
     let started: Awaited<ReturnType<CompareRun['omniUp']>> | null = null;
     try {
-      started = await this.omniUp(root, `shards-${shards}`, shards);
+      started = await this.omniUp(root, `shards-${shards}-${leaders}`, shards, leaders);
       const subject = omniSubject(started.cluster, this.o.omniClient, this.o.shardConcurrency);
       try {
         if (this.o.warmupMs > 0) await this.bench(subject, benchOptions(this.o, 'put', 16, this.o.warmupMs));
@@ -281,7 +291,7 @@ export class CompareRun {
           benchOptions(this.o, 'put', this.o.shardConcurrency, this.o.durationMs),
         );
         this.say(
-          `OmniDict put ×${this.o.shardConcurrency} with ${shards} shards: ${Math.round(cell.result.opsPerSec)} ops/s`,
+          `OmniDict put ×${this.o.shardConcurrency} with ${shards} shards (leaders ${leaders}): ${Math.round(cell.result.opsPerSec)} ops/s`,
         );
       } finally {
         subject.close();

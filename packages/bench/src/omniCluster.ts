@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isAlive, run, stopPids } from './processes.js';
+import type { LeaderPlacement } from './table.js';
 
 /** The parts of DIR/cluster.json (written by `omnictl cluster up`) the benchmark reads. */
 export interface OmniClusterFile {
@@ -8,9 +9,29 @@ export interface OmniClusterFile {
   processes: { role: 'pd' | 'node' | 'router'; id: number; address: string; pid: number; log: string }[];
 }
 
-/** The `omnictl cluster up` command line (after the node binary) for a benchmark cluster. */
-export function clusterUpArgs(cliMain: string, dir: string, shards: number): string[] {
-  return [cliMain, 'cluster', 'up', '--dir', dir, '--detach', '--shards', String(shards), '--ready-timeout', '120s'];
+/**
+ * The `omnictl cluster up` command line (after the node binary) for a benchmark cluster; without
+ * `leaderPlacement`, the launcher's default.
+ */
+export function clusterUpArgs(
+  cliMain: string,
+  dir: string,
+  shards: number,
+  leaderPlacement?: LeaderPlacement,
+): string[] {
+  return [
+    cliMain,
+    'cluster',
+    'up',
+    '--dir',
+    dir,
+    '--detach',
+    '--shards',
+    String(shards),
+    ...(leaderPlacement === undefined ? [] : ['--leader-placement', leaderPlacement]),
+    '--ready-timeout',
+    '120s',
+  ];
 }
 
 /**
@@ -36,9 +57,12 @@ export class OmniCluster {
     shards: number,
     say: (line: string) => void,
     onSpawning?: (dir: string) => void,
+    leaderPlacement?: LeaderPlacement,
   ): Promise<OmniCluster> {
     onSpawning?.(dir);
-    await run(process.execPath, clusterUpArgs(cliMain, dir, shards), { say: (l) => say(`  omnictl | ${l}`) });
+    await run(process.execPath, clusterUpArgs(cliMain, dir, shards, leaderPlacement), {
+      say: (l) => say(`  omnictl | ${l}`),
+    });
     return new OmniCluster(dir, cliMain, readClusterFile(dir)!);
   }
 

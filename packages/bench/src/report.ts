@@ -19,7 +19,7 @@ export function renderReport(r: CompareReport): string {
     [
       r.etcdVersion === null ? null : `etcd ${r.etcdVersion} (3 members, etcd3 client)`,
       o.systems.includes('omnidict')
-        ? `OmniDict 3 PD + 3 nodes + 1 router, ${o.omniShards} shards, ${
+        ? `OmniDict 3 PD + 3 nodes + 1 router, ${o.omniShards} shards, leaders as \`omnictl cluster up\` places them (on one node), ${
             o.omniClient === 'embedded' ? 'router embedded in the client (embedRouter)' : `${o.omniClient} SDK client`
           }`
         : null,
@@ -33,7 +33,12 @@ export function renderReport(r: CompareReport): string {
     parts.push(comparisonTable(r.cells, 'OmniDict', 'etcd'), '', 'ratios are OmniDict / etcd', '');
   }
   if (r.shardCells.length > 0) {
-    parts.push(`OmniDict put throughput by shard count (same 3 nodes):`, '', shardTable(r.shardCells), '');
+    parts.push(
+      `OmniDict put throughput by shard count and leader placement (same 3 nodes):`,
+      '',
+      shardTable(r.shardCells),
+      '',
+    );
   }
   if (r.idle) parts.push(idleLine(r.idle), '');
   return parts.join('\n').trimEnd();

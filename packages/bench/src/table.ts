@@ -131,31 +131,37 @@ export function comparisonTable(cells: readonly Cell[], subject: string, baselin
 /** One row of the shard-scaling table. */
 export interface ShardCell {
   shards: number;
+  /** PD's leader placement in that cluster (`omnictl cluster up --leader-placement`). */
+  leaders: LeaderPlacement;
   concurrency: number;
   result: BenchResult | null;
   error?: string;
 }
 
-/** The second table: OmniDict write throughput by shard count, relative to the first row. */
+export type LeaderPlacement = 'gather' | 'balance';
+
+/** The second table: OmniDict write throughput by shard count and leader placement, relative to the first row. */
 export function shardTable(cells: readonly ShardCell[]): string {
   const base = cells.find((c) => c.result)?.result ?? null;
   const rows = cells.map((c) => [
     String(c.shards),
+    c.leaders === 'gather' ? 'on one node' : 'balanced',
     String(c.concurrency),
     formatOps(c.result?.opsPerSec),
     formatMs(c.result?.latencyMs.p50),
     formatMs(c.result?.latencyMs.p99),
     formatRatio(ratio(c.result?.opsPerSec, base?.opsPerSec)),
   ]);
-  const table = formatTable(['shards', 'clients', 'put ops/s', 'p50 ms', 'p99 ms', 'vs first row'], rows, [
+  const table = formatTable(['shards', 'leaders', 'clients', 'put ops/s', 'p50 ms', 'p99 ms', 'vs first row'], rows, [
     true,
+    false,
     true,
     true,
     true,
     true,
     true,
   ]);
-  return table + failureNotes(cells.map((c) => ({ ...c, system: `${c.shards} shards` })));
+  return table + failureNotes(cells.map((c) => ({ ...c, system: `${c.shards} shards (${c.leaders})` })));
 }
 
 /** Lines under a table for cells that failed or saw errors, so a `–` is never unexplained. */

@@ -28,6 +28,7 @@ test('a tiny comparison run measures OmniDict, scales shards, samples idle CPU a
     omniShards: 4,
     omniClient: 'unary',
     shardCounts: [2],
+    balancedShardCounts: [2],
     shardConcurrency: 8,
     idleShards: 16,
     idleSampleMs: 1000,
@@ -60,8 +61,11 @@ test('a tiny comparison run measures OmniDict, scales shards, samples idle CPU a
     });
     expect(c.result!.latencyMs.p50).toBeGreaterThan(0);
   }
-  expect(report.shardCells).toHaveLength(1);
-  expect(report.shardCells[0]!.result?.ops).toBeGreaterThan(0);
+  expect(report.shardCells.map((c) => [c.shards, c.leaders])).toEqual([
+    [2, 'gather'],
+    [2, 'balance'],
+  ]);
+  for (const c of report.shardCells) expect(c.result?.ops).toBeGreaterThan(0);
   expect(report.idle?.error).toBeUndefined();
   expect(report.idle?.nodes.map((n) => n.id).sort()).toEqual([1, 2, 3]);
   for (const n of report.idle!.nodes) expect(Number.isFinite(n.cpuPercent) && n.cpuPercent >= 0).toBe(true);
@@ -69,9 +73,11 @@ test('a tiny comparison run measures OmniDict, scales shards, samples idle CPU a
   const text = renderReport(report);
   expect(text).toMatch(/\| put {16}\| +4 \| +– \|/);
   expect(text).toContain('idle CPU with 16 shards');
+  expect(text).toMatch(/\| +2 \| on one node \|/);
+  expect(text).toMatch(/\| +2 \| balanced +\|/);
 
-  // Three clusters of 7 processes each were started; none may be left, nor the working directory.
-  expect(run.startedPids()).toHaveLength(21);
+  // Four clusters of 7 processes each were started; none may be left, nor the working directory.
+  expect(run.startedPids()).toHaveLength(28);
   expect(run.startedPids().filter(isAlive)).toEqual([]);
   expect(existsSync(await run.workDir())).toBe(false);
   expect(cleanup.size).toBe(0);

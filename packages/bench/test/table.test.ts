@@ -117,15 +117,17 @@ test('comparisonTable shows a failed cell as – and explains it under the table
   ).toEqual(['–', '–', '–', '–', '–']);
 });
 
-test('shardTable compares each shard count with the first measured one', () => {
+test('shardTable compares each shard count and leader placement with the first measured row', () => {
   const text = shardTable([
-    { shards: 1, concurrency: 64, result: result('put', 64, 1000, 50, 90) },
-    { shards: 8, concurrency: 64, result: result('put', 64, 3000, 20, 40) },
-    { shards: 64, concurrency: 64, result: null, error: 'cluster up timed out' },
+    { shards: 1, leaders: 'gather', concurrency: 64, result: result('put', 64, 1000, 50, 90) },
+    { shards: 8, leaders: 'gather', concurrency: 64, result: result('put', 64, 3000, 20, 40) },
+    { shards: 64, leaders: 'gather', concurrency: 64, result: null, error: 'cluster up timed out' },
+    { shards: 8, leaders: 'balance', concurrency: 64, result: result('put', 64, 1500, 30, 60) },
   ]);
   const rows = text.split('\n');
-  expect(rows[2]).toMatch(/\|\s+1 \|\s+64 \|\s+1,000 \|.*\|\s+1\.00× \|$/);
-  expect(rows[3]).toMatch(/\|\s+8 \|.*\|\s+3\.00× \|$/);
-  expect(rows[4]).toMatch(/\|\s+64 \|\s+64 \|\s+– \|/);
-  expect(text).toContain('- 64 shards at 64 clients: not measured (cluster up timed out)');
+  expect(rows[2]).toMatch(/\|\s+1 \| on one node \|\s+64 \|\s+1,000 \|.*\|\s+1\.00× \|$/);
+  expect(rows[3]).toMatch(/\|\s+8 \| on one node \|.*\|\s+3\.00× \|$/);
+  expect(rows[4]).toMatch(/\|\s+64 \| on one node \|\s+64 \|\s+– \|/);
+  expect(rows[5]).toMatch(/\|\s+8 \| balanced\s+\|.*\|\s+1\.50× \|$/);
+  expect(text).toContain('- 64 shards (gather) at 64 clients: not measured (cluster up timed out)');
 });

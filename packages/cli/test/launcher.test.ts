@@ -61,6 +61,7 @@ test('up --detach starts 3 PDs, 3 nodes and a router with the documented flags; 
     ...['--id', '1', '--listen', pds[0]!.address],
     ...['--peers', pds.map((p) => `${p.id}=${p.raftAddress}`).join(','), '--raft-listen', pds[0]!.raftAddress],
     ...['--data-dir', path.join(dir, 'pd-1'), '--replication', '3', '--shards', '4'],
+    ...['--leader-placement', 'gather'],
   ]);
   const node2 = file.processes.find((p) => p.role === 'node' && p.id === 2)!;
   expect(node2.args).toEqual([

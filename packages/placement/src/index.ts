@@ -14,8 +14,8 @@ export { PdController } from './pdController.js';
 export { registerPdRequestMetrics } from './pdMetrics.js';
 export type { PdHandle, PdLoggerFull, PdOptions } from './pdServer.js';
 export { PD_GROUP_ID, PD_SERVICE_NAME, startPd } from './pdServer.js';
-export type { SchedulerConfig, ShardStats, SoftState } from './scheduler/clusterView.js';
-export { DEFAULT_SCHEDULER_CONFIG } from './scheduler/clusterView.js';
+export type { LeaderPlacement, SchedulerConfig, ShardStats, SoftState } from './scheduler/clusterView.js';
+export { DEFAULT_SCHEDULER_CONFIG, LEADER_PLACEMENTS } from './scheduler/clusterView.js';
 export { schedule } from './scheduler/schedule.js';
 export type {
   ApplyResult,

@@ -8,6 +8,7 @@ import { collectDefaultMetrics, register } from 'prom-client';
 import { registerPdRequestMetrics } from './pdMetrics.js';
 import type { PdLoggerFull } from './pdServer.js';
 import { startPd } from './pdServer.js';
+import { LEADER_PLACEMENTS, type LeaderPlacement } from './scheduler/clusterView.js';
 
 /**
  * omnidict-pd: one placement driver replica. Every flag has an OMNIDICT_* environment twin.
@@ -79,6 +80,15 @@ async function main(): Promise<void> {
         .default(4),
     )
     .addOption(
+      new Option(
+        '--leader-placement <policy>',
+        'shard leaders: balance = even counts across nodes; gather = all on one node (nodes sharing one host)',
+      )
+        .env('OMNIDICT_LEADER_PLACEMENT')
+        .choices(LEADER_PLACEMENTS)
+        .default('balance'),
+    )
+    .addOption(
       new Option('--metrics-port <port>', 'Prometheus /metrics port (0 = off)')
         .env('OMNIDICT_METRICS_PORT')
         .argParser(int)
@@ -101,6 +111,7 @@ async function main(): Promise<void> {
     downTimeoutMs: number;
     replaceAfterMs: number;
     maxOperators: number;
+    leaderPlacement: LeaderPlacement;
     metricsPort: number;
     protoRoot?: string;
     logLevel: string;
@@ -119,7 +130,11 @@ async function main(): Promise<void> {
     replicationFactor: o.replication,
     initialShards: o.shards,
     downTimeoutMs: o.downTimeoutMs,
-    scheduler: { maxOperators: o.maxOperators, replaceDownAfterMs: o.replaceAfterMs },
+    scheduler: {
+      maxOperators: o.maxOperators,
+      replaceDownAfterMs: o.replaceAfterMs,
+      leaderPlacement: o.leaderPlacement,
+    },
     logger: logger as unknown as PdLoggerFull,
     configureServer: (server) => {
       const reflection = createReflection(['omnidict/pd/v1/pd.proto'], {

@@ -54,6 +54,20 @@ describe('placeBootstrap', () => {
     expect(new Set(layout.flatMap((l) => l.nodeIds)).size).toBe(5);
   });
 
+  test('gather lists the lowest-id up node first (the first leader), balance keeps the ring order', () => {
+    const s = stateWith(5);
+    s.apply({ type: 'setNodeState', nodeId: 1, state: 'down', atMs: 1 });
+    const ring = placeBootstrap(s)!;
+    const gathered = placeBootstrap(s, 'gather')!;
+    expect(new Set(ring.map((l) => l.nodeIds[0])).size).toBeGreaterThan(1);
+    for (let i = 0; i < ring.length; i++) {
+      expect([...gathered[i]!.nodeIds].sort()).toEqual([...ring[i]!.nodeIds].sort());
+      const expectedFirst = ring[i]!.nodeIds.includes(2) ? 2 : ring[i]!.nodeIds[0];
+      expect(gathered[i]!.nodeIds[0]).toBe(expectedFirst);
+    }
+    expect(gathered.some((l) => l.nodeIds[0] === 2)).toBe(true);
+  });
+
   test('honours the configured shard count and replication factor; never after bootstrap', () => {
     const s = stateWith(3);
     s.apply({ type: 'setConfig', config: { initialShards: 3, replicationFactor: 1 } });
@@ -242,6 +256,52 @@ describe('balance', () => {
       [1, { kind: 'transferLeader', toNodeId: 2, toReplicaId: 12 }],
       [2, { kind: 'transferLeader', toNodeId: 3, toReplicaId: 22 }],
     ]);
+  });
+
+  test('gather: leaders go to the node already leading the most shards, where it holds a replica', () => {
+    const gather: SchedulerConfig = { ...config, leaderPlacement: 'gather' };
+    const shards = threeShards();
+    // Shard 4 has no replica on node 2: it cannot be gathered there.
+    shards.push(
+      desc(4, RING_SIZE - 10, RING_SIZE, 1, 1, [
+        [41, 1],
+        [42, 3],
+        [43, 4],
+      ]),
+    );
+    shards[2] = { ...shards[2]!, end: RING_SIZE - 10 };
+    const s = stateWith(4, shards);
+    const shardStats = new Map<number, ShardStats>([
+      [1, stats(2, 12)],
+      [2, stats(2, 21)],
+      [3, stats(3, 31)],
+      [4, stats(1, 41)],
+    ]);
+    // (Node 4 also gets replicas moved to it: replica balance is the same under both placements.)
+    const ops = schedule(s, { nowMs: 0, shardStats }, gather).operators.filter(
+      (o) => o.params.kind === 'transferLeader',
+    );
+    expect(ops.map((o) => [o.shardId, o.params])).toEqual([
+      [3, { kind: 'transferLeader', toNodeId: 2, toReplicaId: 33 }],
+    ]);
+    // Balanced counts (1 each): the lowest id among the leading nodes gathers them.
+    const even = new Map<number, ShardStats>([
+      [1, stats(3, 13)],
+      [2, stats(2, 21)],
+      [3, stats(1, 32)],
+    ]);
+    const evenOps = schedule(stateWith(3, threeShards()), { nowMs: 0, shardStats: even }, gather).operators;
+    expect(evenOps.map((o) => [o.shardId, o.params])).toEqual([
+      [1, { kind: 'transferLeader', toNodeId: 1, toReplicaId: 11 }],
+      [2, { kind: 'transferLeader', toNodeId: 1, toReplicaId: 23 }],
+    ]);
+    // Once gathered, nothing more is planned (balance would now spread them).
+    const gathered = new Map<number, ShardStats>([
+      [1, stats(1, 11)],
+      [2, stats(1, 23)],
+      [3, stats(1, 32)],
+    ]);
+    expect(schedule(stateWith(3, threeShards()), { nowMs: 0, shardStats: gathered }, gather).operators).toEqual([]);
   });
 
   test('no balancing while a repair is planned or running', () => {

@@ -1,5 +1,5 @@
 import { OmniError } from '@omnidict/client';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import type { CliContext } from '../cliContext.js';
 import { clusterDown, defaultCliDir, LocalCluster } from '../launcher/localCluster.js';
 import { type GlobalOptions, printJson } from '../output.js';
@@ -13,6 +13,7 @@ interface UpFlags {
   pdCount?: number;
   shards: number;
   replication: number;
+  leaderPlacement: 'balance' | 'gather';
   readyTimeout: number;
   grace: number;
 }
@@ -33,6 +34,11 @@ export function addClusterCommands(program: Command, ctx: CliContext): void {
     .option('--pd-count <n>', 'placement driver replicas (also accepted as --pd <n>)', parsePositiveInt)
     .option('--shards <n>', 'initial shard count', parsePositiveInt, 8)
     .option('--replication <n>', 'replicas per shard', parsePositiveInt, 3)
+    .addOption(
+      new Option('--leader-placement <policy>', 'shard leaders: gather = all on one node, balance = even counts')
+        .choices(['gather', 'balance'])
+        .default('gather'),
+    )
     .option('--ready-timeout <duration>', 'how long to wait for the router', parsePositiveDuration, 60_000)
     .option('--grace <duration>', 'SIGTERM grace period before SIGKILL on stop', parsePositiveDuration, 10_000)
     .addHelpText(
@@ -40,7 +46,9 @@ export function addClusterCommands(program: Command, ctx: CliContext): void {
       `
 Starting again on the same --dir keeps the data: ids and ports are reused from DIR/cluster.json.
 In the foreground, Ctrl-C, SIGTERM or closing the terminal (SIGHUP) stops every process (SIGTERM,
-then SIGKILL after --grace).
+then SIGKILL after --grace). Every process runs on this host and shares its cores, so PD gathers
+the shard leaders on one node by default (fewer, larger Raft batches); --leader-placement balance
+spreads them as a multi-host cluster does.
 
 Examples:
   omnictl cluster up --dir ./.omnidict
@@ -65,6 +73,7 @@ Examples:
         nodes: flags.nodes,
         shards: flags.shards,
         replication: flags.replication,
+        leaderPlacement: flags.leaderPlacement,
         readyTimeoutMs: flags.readyTimeout,
         cliDir: ctx.cliDir ?? defaultCliDir(),
         say,

@@ -43,6 +43,11 @@ export interface ClusterUpOptions {
   nodes: number;
   shards: number;
   replication: number;
+  /**
+   * PD's leader placement (omnidict-pd --leader-placement). Default `gather`: the processes share
+   * this host's cores, so spreading leaders over them spreads no load (docs/design.md).
+   */
+  leaderPlacement?: 'balance' | 'gather';
   /** How long to wait for the router to answer. */
   readyTimeoutMs: number;
   /** Where the binaries are looked up from (packages/cli/dist). */
@@ -231,6 +236,7 @@ async function plan(opts: ClusterUpOptions, previous: ClusterFile | null): Promi
     p.log = path.join(dir, 'logs', `pd-${p.id}.log`);
     p.args = ['--id', String(p.id), '--listen', p.address, '--peers', peers, '--raft-listen', p.raftAddress!];
     p.args.push('--data-dir', p.dataDir, '--replication', String(replication), '--shards', String(shards));
+    p.args.push('--leader-placement', opts.leaderPlacement ?? 'gather');
   }
   const nodes: ProcessRecord[] = [];
   for (let id = 1; id <= nodeCount; id++) {

@@ -110,3 +110,37 @@ export function balanceLeaders(ctx: PlanContext, limit: number): OperatorSpec[] 
   }
   return out;
 }
+
+/**
+ * gatherLeaders (leader placement `gather`) transfers leadership of settled shards to one node: the
+ * up node already leading the most shards (ties: lowest id), so that after a failover the leaders
+ * stay where they went instead of moving back. A shard moves only when that node holds a voter of
+ * it. Returns at most `limit` transfers.
+ */
+export function gatherLeaders(ctx: PlanContext, limit: number): OperatorSpec[] {
+  const leaders = new Map<NodeId, number>();
+  for (const nodeId of ctx.counts.keys()) leaders.set(nodeId, 0);
+  for (const [shardId, stats] of ctx.soft.shardStats) {
+    if (!ctx.state.shards.has(shardId)) continue;
+    const c = leaders.get(stats.leaderNodeId);
+    if (c !== undefined) leaders.set(stats.leaderNodeId, c + 1);
+  }
+  const target = extremes(leaders)?.max;
+  if (target === undefined) return [];
+  const out: OperatorSpec[] = [];
+  for (const shard of [...ctx.state.shards.values()].sort((a, b) => a.id - b.id)) {
+    if (out.length >= limit) break;
+    const from = ctx.soft.shardStats.get(shard.id)?.leaderNodeId;
+    if (from === undefined || from === target || !isSettled(ctx, shard.id)) continue;
+    const to = shard.replicas.find((r) => r.nodeId === target);
+    if (to === undefined) continue;
+    out.push({
+      shardId: shard.id,
+      reason: `gather leaders on node ${target} (leads ${leaders.get(target)}); shard led by node ${from}`,
+      source: 'scheduler',
+      params: { kind: 'transferLeader', toNodeId: target, toReplicaId: to.replicaId },
+    });
+    ctx.busy.add(shard.id);
+  }
+  return out;
+}

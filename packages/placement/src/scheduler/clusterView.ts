@@ -45,7 +45,16 @@ export interface SchedulerConfig {
   readonly replicaBalanceThreshold: number;
   /** Transfer leaders when the busiest up node leads at least this many more shards than the idlest. */
   readonly leaderBalanceThreshold: number;
+  /**
+   * Where shard leaders go. `balance` (multi-host clusters): even leader counts across up nodes.
+   * `gather` (every node on one host, sharing its cores): every leader on one node — the lowest-id
+   * up node at bootstrap, later the up node already leading the most shards — as etcd's one leader.
+   */
+  readonly leaderPlacement: LeaderPlacement;
 }
+
+export type LeaderPlacement = 'balance' | 'gather';
+export const LEADER_PLACEMENTS: readonly LeaderPlacement[] = ['balance', 'gather'];
 
 export const DEFAULT_SCHEDULER_CONFIG: SchedulerConfig = {
   maxOperators: 4,
@@ -54,6 +63,7 @@ export const DEFAULT_SCHEDULER_CONFIG: SchedulerConfig = {
   splitMaxKeys: 1_000_000,
   replicaBalanceThreshold: 2,
   leaderBalanceThreshold: 2,
+  leaderPlacement: 'balance',
 };
 
 export function isVoter(r: common.Replica): boolean {

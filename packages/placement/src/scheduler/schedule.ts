@@ -1,6 +1,6 @@
 import type { OperatorSpec } from '../operators/operatorTypes.js';
 import type { BootstrapShard } from '../state/pdState.js';
-import { balanceLeaders, balanceReplicas } from './balance.js';
+import { balanceLeaders, balanceReplicas, gatherLeaders } from './balance.js';
 import type { PlanContext } from './checkReplicas.js';
 import { checkReplicas } from './checkReplicas.js';
 import { checkSplit } from './checkSplit.js';
@@ -18,11 +18,11 @@ export interface SchedulePlan {
 /**
  * schedule is one scheduling round, a pure function of the replicated state and the leader's soft
  * state. Priorities: bootstrap; replica checker (repairs); size splits; then, only when no repair
- * is planned or running, replica balance and leader balance. Never more than
+ * is planned or running, replica balance and leader placement (balance or gather). Never more than
  * `config.maxOperators` operators active in total, never two on one shard.
  */
 export function schedule(state: ClusterState, soft: SoftState, config: SchedulerConfig): SchedulePlan {
-  const bootstrap = placeBootstrap(state);
+  const bootstrap = placeBootstrap(state, config.leaderPlacement);
   if (bootstrap) return { bootstrap, operators: [] };
   if (!state.bootstrapped) return { operators: [] };
 
@@ -51,7 +51,8 @@ export function schedule(state: ClusterState, soft: SoftState, config: Scheduler
   for (const shard of shards) plan(checkSplit(ctx, shard));
   if (!repairing) {
     for (const spec of balanceReplicas(ctx, Math.max(0, room()))) operators.push(spec);
-    for (const spec of balanceLeaders(ctx, Math.max(0, room()))) operators.push(spec);
+    const placeLeaders = config.leaderPlacement === 'gather' ? gatherLeaders : balanceLeaders;
+    for (const spec of placeLeaders(ctx, Math.max(0, room()))) operators.push(spec);
   }
   return { operators };
 }
