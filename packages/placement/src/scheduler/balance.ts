@@ -63,12 +63,8 @@ export function balanceReplicas(ctx: PlanContext, limit: number): OperatorSpec[]
   return out;
 }
 
-/**
- * balanceLeaders transfers leadership of one shard from the up node leading the most shards to
- * the one leading the fewest, when it holds a voter of that shard and the difference is at least
- * `leaderBalanceThreshold`. Leader counts come from shard heartbeats (soft state).
- */
-export function balanceLeaders(ctx: PlanContext, limit: number): OperatorSpec[] {
+/** Shards led by each up node (0 for none), from the shard heartbeats. */
+function leaderCounts(ctx: PlanContext): Map<NodeId, number> {
   const leaders = new Map<NodeId, number>();
   for (const nodeId of ctx.counts.keys()) leaders.set(nodeId, 0);
   for (const [shardId, stats] of ctx.soft.shardStats) {
@@ -76,6 +72,16 @@ export function balanceLeaders(ctx: PlanContext, limit: number): OperatorSpec[] 
     const c = leaders.get(stats.leaderNodeId);
     if (c !== undefined) leaders.set(stats.leaderNodeId, c + 1);
   }
+  return leaders;
+}
+
+/**
+ * balanceLeaders transfers leadership of one shard from the up node leading the most shards to
+ * the one leading the fewest, when it holds a voter of that shard and the difference is at least
+ * `leaderBalanceThreshold`. Leader counts come from shard heartbeats (soft state).
+ */
+export function balanceLeaders(ctx: PlanContext, limit: number): OperatorSpec[] {
+  const leaders = leaderCounts(ctx);
   const out: OperatorSpec[] = [];
   const tried = new Set<string>();
   while (out.length < limit) {
@@ -118,13 +124,7 @@ export function balanceLeaders(ctx: PlanContext, limit: number): OperatorSpec[] 
  * it. Returns at most `limit` transfers.
  */
 export function gatherLeaders(ctx: PlanContext, limit: number): OperatorSpec[] {
-  const leaders = new Map<NodeId, number>();
-  for (const nodeId of ctx.counts.keys()) leaders.set(nodeId, 0);
-  for (const [shardId, stats] of ctx.soft.shardStats) {
-    if (!ctx.state.shards.has(shardId)) continue;
-    const c = leaders.get(stats.leaderNodeId);
-    if (c !== undefined) leaders.set(stats.leaderNodeId, c + 1);
-  }
+  const leaders = leaderCounts(ctx);
   const target = extremes(leaders)?.max;
   if (target === undefined) return [];
   const out: OperatorSpec[] = [];
