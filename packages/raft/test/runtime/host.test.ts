@@ -191,7 +191,7 @@ describe('RaftHost over the in-memory transport', () => {
     expect(await readCommands(c.engine(1), 1)).toEqual(['before']);
   });
 
-  test('a commit notice waits for the next proposal of any group on its host, or for its 10 ms timer', async () => {
+  test("a commit notice waits for the group's next append or its 10 ms timer; proposals to other groups leave it held", async () => {
     c = new TestCluster();
     await c.start([1, 2, 3]);
     await c.createLedGroups([5, 6], [1, 2, 3], 1);
@@ -204,7 +204,7 @@ describe('RaftHost over the in-memory transport', () => {
     const ia = (await a).index;
     expect(leader.commitNoticesHeld).toBe(1);
     expect(applied(5)).toEqual([ia - 1, ia - 1]);
-    // A proposal to group 6 takes group 5's notice along, in the same batch to each follower.
+    // A proposal to group 6 does not take group 5's notice along: its batches carry only its append.
     const fromLeader: string[] = [];
     const unfilter = c.network.addFilter((from, to, batch) => {
       if (from === 1 && batch.messages.length > 0)
@@ -213,17 +213,27 @@ describe('RaftHost over the in-memory transport', () => {
     });
     const b = leader.propose(6, Buffer.from('b'));
     await holdOn();
-    unfilter();
     const ib = (await b).index;
+    expect(fromLeader.sort()).toEqual(['2: 6/1', '3: 6/1']); // (group/entries)
+    expect(applied(5)).toEqual([ia - 1, ia - 1]);
+    // A second proposal to group 5 carries its commit on the append: 'a' is applied, no notice sent.
+    fromLeader.length = 0;
+    const a2 = leader.propose(5, Buffer.from('a2'));
+    await holdOn();
+    const ia2 = (await a2).index;
+    expect(fromLeader.sort()).toEqual(['2: 5/1', '3: 5/1']);
     expect(applied(5)).toEqual([ia, ia]);
-    expect(fromLeader.sort()).toEqual(['2: 6/1 5/0', '3: 6/1 5/0']); // (group/entries)
-    // Nothing else comes: group 6's notice leaves when the timer fires, not before.
-    expect(leader.commitNoticesHeld).toBe(1);
+    // Nothing else comes: the notices (5 for 'a2', 6 for 'b') leave together when the timer fires.
+    expect(leader.commitNoticesHeld).toBe(2);
     c.clock.advance(9);
     await holdOn();
     expect(applied(6)).toEqual([ib - 1, ib - 1]);
+    fromLeader.length = 0;
     c.clock.advance(1);
     await holdOn();
+    unfilter();
+    expect(fromLeader.sort()).toEqual(['2: 5/0 6/0', '3: 5/0 6/0']);
+    expect(applied(5)).toEqual([ia2, ia2]);
     expect(applied(6)).toEqual([ib, ib]);
     expect(leader.commitNoticesHeld).toBe(0);
     // The leader quiesces only after both followers reported the commit (their answers carry it).
