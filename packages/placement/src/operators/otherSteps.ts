@@ -16,10 +16,17 @@ import {
 } from './step.js';
 
 /**
+ * How long the replicas created before the first one wait for its campaign before electing among
+ * themselves (if its node never answers, the shard still gets a leader after this).
+ */
+export const FIRST_LEADER_HOLD_MS = 10_000;
+
+/**
  * create (bootstrap): CreateShard on every replica's node (each node once it acknowledges;
  * CONFLICT = already exists counts as done) → waitLeader: done once a leader reports the shard.
  * The first listed replica is PD's choice of first leader (see placeBootstrap): it is created last,
- * once the others exist, and asked to campaign, so the shard starts with that leader at once.
+ * once the others exist, and asked to campaign, so the shard starts with that leader at once; the
+ * others are created holding their own elections for FIRST_LEADER_HOLD_MS, so none wins first.
  */
 export function createSteps(): Step[] {
   return [
@@ -38,8 +45,15 @@ export function createSteps(): Step[] {
         const create = async (r: common.Replica, campaign: boolean) => {
           const address = nodeAddress(ctx, r.nodeId);
           if (address === undefined) return;
+          const holdElectionMs = campaign ? 0 : FIRST_LEADER_HOLD_MS;
           const res = await callNode(op, mem, `create on node ${r.nodeId}`, () =>
-            ctx.admin.createShard(address, { shard, nodeAddresses: addresses, uninitialized: false, campaign }),
+            ctx.admin.createShard(address, {
+              shard,
+              nodeAddresses: addresses,
+              uninitialized: false,
+              campaign,
+              holdElectionMs,
+            }),
           );
           if ('ok' in res || res.code === 'CONFLICT') mem.acked.add(r.nodeId);
         };

@@ -97,6 +97,7 @@ export function replicaChangeSteps(params: ReplicaChangeParams): Step[] {
             nodeAddresses: nodeRaftAddresses(ctx, shard),
             uninitialized: true,
             campaign: false,
+            holdElectionMs: 0,
           }),
         );
         // CONFLICT from CreateShard means the replica already exists there: the effect we want.

@@ -184,6 +184,11 @@ export interface CreateGroupSpec {
   /** The initial members, including this one. Every member is created with the same list. */
   readonly peers: readonly PeerSpec[];
   readonly descriptor?: Uint8Array;
+  /**
+   * For this long after creation the replica starts no election of its own unless it hears from a
+   * leader first (its ticks are dropped): another member is about to campaign (see `campaign`).
+   */
+  readonly holdElectionMs?: number;
 }
 
 export interface GroupStatus {
@@ -524,7 +529,10 @@ export class RaftHost {
     }
     await this.#engine.write(ops, { sync: true });
     this.#checkOpen();
-    this.#addReplica(spec.groupId, spec.replicaId, applyState, hardState, [], spec.descriptor);
+    const g = this.#addReplica(spec.groupId, spec.replicaId, applyState, hardState, [], spec.descriptor);
+    if (spec.holdElectionMs !== undefined && spec.holdElectionMs > 0) {
+      g.electionHeldUntilMs = this.#clock.nowMs() + spec.holdElectionMs;
+    }
   }
 
   /**
@@ -1070,6 +1078,12 @@ export class RaftHost {
   /** drain feeds the replica's queued ticks, messages and requests into the core. Returns whether a Snap was stepped. */
   #drain(g: Replica): boolean {
     const node = g.node;
+    if (g.electionHeldUntilMs > 0) {
+      // Created to let another member win the first election: no ticks, so no campaign of its own,
+      // until a leader is heard from or the hold runs out.
+      if (g.leaderId !== 0 || this.#clock.nowMs() >= g.electionHeldUntilMs) g.electionHeldUntilMs = 0;
+      else g.pendingTicks = 0;
+    }
     for (; g.pendingTicks > 0; g.pendingTicks--) node.tick();
     let steppedSnapshot = false;
     if (g.inbox.length > 0) {

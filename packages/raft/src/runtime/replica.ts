@@ -65,6 +65,8 @@ export class Replica {
   pendingTicks = 0;
   readonly inbox: Message[] = [];
   readonly inputs: GroupInput[] = [];
+  /** Until this time (host clock, ms; 0 = no hold) the replica's ticks are dropped: see CreateGroupSpec.holdElectionMs. */
+  electionHeldUntilMs = 0;
   /** The commit-notice delay passed: the next drain flushes the leader's pending commit notices. */
   commitNoticeDue = false;
 

@@ -459,6 +459,7 @@ export class Store {
           learner: r.role === common.ReplicaRole.REPLICA_ROLE_LEARNER,
         })),
         descriptor: encodeDescriptor(d),
+        ...(req.holdElectionMs > 0 ? { holdElectionMs: req.holdElectionMs } : {}),
       });
     } catch (err) {
       throw toOmniError(err);

@@ -1,4 +1,4 @@
-import { fullShard, TestCluster } from './testCluster.js';
+import { fullShard, sleep, TestCluster } from './testCluster.js';
 
 /**
  * CreateShard with `campaign` (PD sets it on the bootstrap replica it wants as the first leader,
@@ -24,7 +24,7 @@ test('the replica created with campaign becomes the first leader', async () => {
     [2, 1, 3],
     [3, 2, 1],
   ];
-  const RING = 2 ** 32;
+  const RING = 2 ** 31; // the first half of the ring; the next test uses the second
   const expected = new Map<number, number>();
   for (const [i, nodes] of orders.entries()) {
     const id = 10 + i;
@@ -44,4 +44,16 @@ test('the replica created with campaign becomes the first leader', async () => {
     // It won the first election: no other replica had campaigned before it.
     expect(leader.handle.store.host.status(id).term).toBe(1);
   }
+});
+
+test('replicas created holding their elections wait for the late campaigner instead of electing one of them', async () => {
+  // Two replicas exist for longer than an election timeout (1–2 s at 100 ms ticks) before the
+  // campaigner is created: without the hold they would have elected one of themselves by then.
+  const shard = fullShard(30, [2, 3, 1], 2 ** 31, 2 ** 32);
+  for (const nodeId of [2, 3]) await c.createShardOn(nodeId, shard, { holdElectionMs: 10_000 });
+  await sleep(2500);
+  for (const nodeId of [2, 3]) expect(c.node(nodeId).handle.store.host.status(30).term).toBe(0);
+  await c.createShardOn(1, shard, { campaign: true });
+  const leader = await c.leaderOf(30);
+  expect([leader.nodeId, leader.handle.store.host.status(30).term]).toEqual([1, 1]);
 });

@@ -156,6 +156,7 @@ test('add a learner, promote it, remove an old voter under concurrent writes', a
         nodeAddresses: c.raftAddresses(),
         uninitialized: true,
         campaign: false,
+        holdElectionMs: 0,
       },
       cb,
     ),

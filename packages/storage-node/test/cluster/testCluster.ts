@@ -100,23 +100,45 @@ export class TestCluster {
     return out;
   }
 
-  /** Creates the replicas in descriptor order; `campaignOn`: the node asked to campaign at once (create it last). */
-  async createShard(d: common.ShardDescriptor, uninitializedOn: number[] = [], campaignOn?: number): Promise<void> {
+  /**
+   * Creates the replicas in descriptor order. `campaignOn`: the node asked to campaign at once
+   * (create it last); `holdOthersMs`: how long the other replicas hold their own elections.
+   */
+  async createShard(
+    d: common.ShardDescriptor,
+    uninitializedOn: number[] = [],
+    campaignOn?: number,
+    holdOthersMs = 0,
+  ): Promise<void> {
     for (const r of d.replicas) {
-      const n = this.node(r.nodeId);
-      const res = await unary<nodepb.CreateShardResponse>((cb) =>
-        n.admin.createShard(
-          {
-            shard: d,
-            nodeAddresses: this.raftAddresses(),
-            uninitialized: uninitializedOn.includes(r.nodeId),
-            campaign: r.nodeId === campaignOn,
-          },
-          cb,
-        ),
-      );
-      if (res.error) throw OmniError.fromProto(res.error);
+      const campaign = r.nodeId === campaignOn;
+      await this.createShardOn(r.nodeId, d, {
+        uninitialized: uninitializedOn.includes(r.nodeId),
+        campaign,
+        holdElectionMs: campaign ? 0 : holdOthersMs,
+      });
     }
+  }
+
+  /** CreateShard on one node; throws the node's error. */
+  async createShardOn(
+    nodeId: number,
+    d: common.ShardDescriptor,
+    opts: { uninitialized?: boolean; campaign?: boolean; holdElectionMs?: number } = {},
+  ): Promise<void> {
+    const res = await unary<nodepb.CreateShardResponse>((cb) =>
+      this.node(nodeId).admin.createShard(
+        {
+          shard: d,
+          nodeAddresses: this.raftAddresses(),
+          uninitialized: opts.uninitialized ?? false,
+          campaign: opts.campaign ?? false,
+          holdElectionMs: opts.holdElectionMs ?? 0,
+        },
+        cb,
+      ),
+    );
+    if (res.error) throw OmniError.fromProto(res.error);
   }
 
   /** The node currently leading `shardId` (waits for an election). */

@@ -168,6 +168,12 @@ export interface CreateShardRequest {
    * wants as the first leader, created after the others). False: elections start by timeout.
    */
   campaign: boolean;
+  /**
+   * Milliseconds this replica starts no election of its own unless it hears from a leader first
+   * (0: none). PD sets it on the replicas it creates before the one asked to campaign, so that one
+   * wins the first election even when creating thousands of shards takes longer than a timeout.
+   */
+  holdElectionMs: number;
 }
 
 export interface CreateShardRequest_NodeAddressesEntry {
@@ -1460,7 +1466,7 @@ export const NodeResponseBatch: MessageFns<NodeResponseBatch> = {
 };
 
 function createBaseCreateShardRequest(): CreateShardRequest {
-  return { shard: undefined, nodeAddresses: {}, uninitialized: false, campaign: false };
+  return { shard: undefined, nodeAddresses: {}, uninitialized: false, campaign: false, holdElectionMs: 0 };
 }
 
 export const CreateShardRequest: MessageFns<CreateShardRequest> = {
@@ -1476,6 +1482,9 @@ export const CreateShardRequest: MessageFns<CreateShardRequest> = {
     }
     if (message.campaign !== false) {
       writer.uint32(32).bool(message.campaign);
+    }
+    if (message.holdElectionMs !== 0) {
+      writer.uint32(40).uint32(message.holdElectionMs);
     }
     return writer;
   },
@@ -1528,6 +1537,14 @@ export const CreateShardRequest: MessageFns<CreateShardRequest> = {
             message.campaign = reader.bool();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.holdElectionMs = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1572,6 +1589,11 @@ export const CreateShardRequest: MessageFns<CreateShardRequest> = {
         : {},
       uninitialized: isSet(object.uninitialized) ? globalThis.Boolean(object.uninitialized) : false,
       campaign: isSet(object.campaign) ? globalThis.Boolean(object.campaign) : false,
+      holdElectionMs: isSet(object.holdElectionMs)
+        ? globalThis.Number(object.holdElectionMs)
+        : isSet(object.hold_election_ms)
+        ? globalThis.Number(object.hold_election_ms)
+        : 0,
     };
   },
 
@@ -1595,6 +1617,9 @@ export const CreateShardRequest: MessageFns<CreateShardRequest> = {
     if (message.campaign !== false) {
       obj.campaign = message.campaign;
     }
+    if (message.holdElectionMs !== 0) {
+      obj.holdElectionMs = Math.round(message.holdElectionMs);
+    }
     return obj;
   },
 
@@ -1617,6 +1642,7 @@ export const CreateShardRequest: MessageFns<CreateShardRequest> = {
     );
     message.uninitialized = object.uninitialized ?? false;
     message.campaign = object.campaign ?? false;
+    message.holdElectionMs = object.holdElectionMs ?? 0;
     return message;
   },
 };
