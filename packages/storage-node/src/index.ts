@@ -41,6 +41,7 @@ export {
 } from './kv/keys.js';
 export {
   ApplyContext,
+  collectExpiredSweeps,
   DEFAULT_SCAN_LIMIT,
   type KvReader,
   type KvResult,

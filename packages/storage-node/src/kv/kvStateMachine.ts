@@ -406,15 +406,55 @@ export class KvStateMachine {
    * the ExpireSweep command for this shard's keys, or undefined when nothing has expired.
    */
   async collectExpired(reader: KvReader, nowMs: number, limit = 1000): Promise<KvCommand | undefined> {
-    const entries: SweepEntry[] = [];
+    return (await collectExpiredSweeps(reader, nowMs, [this], limit)).get(this);
+  }
+}
+
+/**
+ * The TTL sweep of many shards of one node in ONE pass over the node-wide expiry index (ordered by
+ * expiry time, not by shard): each shard's ExpireSweep command with at most `limit` of its expired
+ * keys; shards with none are absent. The shards' ranges must not overlap (a node's never do).
+ */
+export async function collectExpiredSweeps(
+  reader: KvReader,
+  nowMs: number,
+  machines: readonly KvStateMachine[],
+  limit = 1000,
+): Promise<Map<KvStateMachine, KvCommand>> {
+  const byStart = [...machines].sort((a, b) => a.descriptor.start - b.descriptor.start);
+  const found = new Map<KvStateMachine, SweepEntry[]>();
+  let open = byStart.length; // shards still below `limit`
+  if (open > 0) {
     for await (const [k] of reader.iterate(expiredRange(nowMs))) {
       const e = decodeExpiryKey(k);
-      if (!this.owns(e.pos)) continue;
+      const m = byStart[lastStartAtOrBefore(byStart, e.pos)];
+      if (m === undefined || !m.owns(e.pos)) continue;
+      let entries = found.get(m);
+      if (entries === undefined) {
+        entries = [];
+        found.set(m, entries);
+      }
+      if (entries.length >= limit) continue;
       entries.push({ key: Buffer.from(e.userKey), expireAtMs: e.expireAtMs });
-      if (entries.length >= limit) break;
+      if (entries.length === limit && --open === 0) break;
     }
-    return entries.length === 0 ? undefined : { type: 'expireSweep', nowMs, entries };
   }
+  return new Map([...found].map(([m, entries]) => [m, { type: 'expireSweep', nowMs, entries }]));
+}
+
+/** Index of the last machine (sorted by range start) whose range starts at or before `pos`; -1 if none. */
+function lastStartAtOrBefore(byStart: readonly KvStateMachine[], pos: number): number {
+  let lo = 0;
+  let hi = byStart.length - 1;
+  let found = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if ((byStart[mid] as KvStateMachine).descriptor.start <= pos) {
+      found = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  return found;
 }
 
 function casHolds(expected: CasExpectation, live: ValueRecord | undefined): boolean {

@@ -12,7 +12,7 @@ import {
 import { buildWriteCommand, DEFAULT_LIMITS, isWriteOp, type KvLimits } from '../kv/buildCommand.js';
 import { encodeCommand, type KvCommand } from '../kv/commands.js';
 import { dataKey, dataRange, decodeDataKey, decodeExpiryKey, EXPIRY_RANGE, RING_END } from '../kv/keys.js';
-import type { KvResult, TtlKeySet } from '../kv/kvStateMachine.js';
+import { collectExpiredSweeps, type KvResult, type KvStateMachine, type TtlKeySet } from '../kv/kvStateMachine.js';
 import { FaultyTransport } from './faultyTransport.js';
 import { MatchTracker } from './matchTracker.js';
 import {
@@ -842,10 +842,17 @@ export class Store {
     if (this.#sweeping || this.#closed) return;
     this.#sweeping = true;
     try {
+      // One pass over the node-wide expiry index for every shard led here: with 1,000 shards led
+      // by one node, one iterator a second instead of a thousand.
+      const led = new Map<KvStateMachine, ShardId>();
       for (const [id, sm] of this.replicas) {
         if (this.#removed.has(id) || !this.#host.hasGroup(id) || !this.#host.isLeader(id)) continue;
-        const cmd = await sm.kv.collectExpired(this.#engine, this.#now());
-        if (cmd === undefined) continue;
+        led.set(sm.kv, id);
+      }
+      const sweeps = await collectExpiredSweeps(this.#engine, this.#now(), [...led.keys()]);
+      for (const [kv, cmd] of sweeps) {
+        const id = led.get(kv) as ShardId;
+        if (this.#closed || !this.#host.hasGroup(id) || !this.#host.isLeader(id)) continue;
         await this.#propose(id, cmd, this.#defaultTimeoutMs).catch((err: unknown) =>
           this.#log.debug({ shardId: id, err: String(err) }, 'ttl sweep proposal failed; retried next period'),
         );

@@ -1,5 +1,5 @@
 import { type OmniError, ringPosition } from '@omnidict/proto';
-import { EXPIRY_RANGE, type KvCommand, type KvResult } from '../../src/index.js';
+import { collectExpiredSweeps, EXPIRY_RANGE, type KvCommand, type KvResult, KvStateMachine } from '../../src/index.js';
 import { b, Harness, shard } from '../helpers.js';
 
 const NOW = 1_700_000_000_000;
@@ -519,6 +519,33 @@ describe('expire sweep', () => {
     } finally {
       await s.close();
     }
+  });
+});
+
+describe('node-wide sweep', () => {
+  test('one pass splits the expired keys by shard, each up to the limit; shards with none are absent', async () => {
+    const keys = Array.from({ length: 40 }, (_, i) => `k${i}`);
+    await h.apply(...keys.map((k, i) => put(k, 'v', NOW + 1 + (i % 3))), put('live', 'v', NOW + 1000));
+    const quarter = 2 ** 30;
+    // Three of the ring's four quarters, listed out of order; the second quarter is led elsewhere.
+    const machines = [3, 0, 2].map((q) => new KvStateMachine(shard(q * quarter, (q + 1) * quarter, 10 + q)));
+    const sweeps = await collectExpiredSweeps(h.reader, NOW + 3, machines, 1000);
+    const expected = new Map(machines.map((m) => [m, [] as string[]]));
+    for (const k of keys) {
+      const m = machines.find((x) => x.owns(ringPosition(k)));
+      if (m !== undefined) expected.get(m)?.push(k);
+    }
+    for (const m of machines) {
+      const cmd = sweeps.get(m);
+      const got = cmd?.type === 'expireSweep' ? cmd.entries.map((e) => e.key.toString()).sort() : [];
+      expect([m.descriptor.id, got]).toEqual([m.descriptor.id, [...(expected.get(m) ?? [])].sort()]);
+    }
+    expect(sweeps.size).toBe(machines.filter((m) => (expected.get(m) ?? []).length > 0).length);
+    // A limit caps each shard separately.
+    const capped = await collectExpiredSweeps(h.reader, NOW + 3, machines, 2);
+    for (const cmd of capped.values()) expect(cmd.type === 'expireSweep' && cmd.entries.length).toBe(2);
+    // Nothing expired yet: no commands.
+    expect((await collectExpiredSweeps(h.reader, NOW, machines)).size).toBe(0);
   });
 });
 
