@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { type BenchOptions, type BenchResult, benchKey, runBench, type Workload } from '@omnidict/cli';
+import { PdClient } from '@omnidict/client';
 import type { Cleanup } from './cleanup.js';
 import { EtcdCluster, type EtcdClusterPlan, ensureEtcd, etcdEnv } from './etcdCluster.js';
 import { downDir, killDir, OmniCluster } from './omniCluster.js';
@@ -309,11 +310,42 @@ export class CompareRun {
    * runIdle starts a cluster with `idleShards` shards, lets it settle (elections, PD reports), then
    * samples each storage node's CPU time over `idleSampleMs` with no client traffic.
    */
+  /**
+   * Waits until PD has run no operator for PD_QUIET_MS (at most PD_QUIET_TIMEOUT_MS); returns the
+   * time waited. A PD that cannot be asked counts as quiet only after the timeout.
+   */
+  private async waitPdQuiet(pdAddresses: string[]): Promise<number> {
+    const pd = new PdClient({ pd: pdAddresses, defaultTimeoutMs: 2000 });
+    const t0 = performance.now();
+    let quietSince: number | undefined;
+    try {
+      while (!this.aborted && performance.now() - t0 < PD_QUIET_TIMEOUT_MS) {
+        const running = await pd.clusterStatus().then(
+          (s) => s.operatorsRunning,
+          () => undefined,
+        );
+        const now = performance.now();
+        if (running === 0) {
+          quietSince ??= now;
+          if (now - quietSince >= PD_QUIET_MS) return quietSince - t0;
+        } else quietSince = undefined;
+        await Promise.race([sleep(500), this.cleanup.aborted]);
+      }
+      return performance.now() - t0;
+    } finally {
+      pd.close();
+    }
+  }
+
   private async runIdle(root: string): Promise<IdleCpu> {
     const idle: IdleCpu = { shards: this.o.idleShards, sampleMs: this.o.idleSampleMs, nodes: [] };
     let started: Awaited<ReturnType<CompareRun['omniUp']>> | null = null;
     try {
       started = await this.omniUp(root, `idle-${this.o.idleShards}`, this.o.idleShards);
+      // Idle means PD has stopped moving things too: with many shards, some first elections are
+      // won before the chosen replica exists, and PD then transfers those leaders a few at a time.
+      const quietMs = await this.waitPdQuiet(started.cluster.pdAddresses);
+      this.say(`idle ${this.o.idleShards} shards: PD scheduled nothing more after ${(quietMs / 1000).toFixed(1)} s`);
       const settleMs = this.o.idleSettleMs;
       this.say(
         `idle ${this.o.idleShards} shards: settling ${settleMs / 1000} s, then sampling ${this.o.idleSampleMs / 1000} s`,
@@ -341,6 +373,11 @@ export class CompareRun {
     return idle;
   }
 }
+
+/** How long PD must report no operator running, polled twice a second, to count as quiet. */
+const PD_QUIET_MS = 2000;
+/** Longest wait for a quiet PD before the idle sample starts anyway. */
+const PD_QUIET_TIMEOUT_MS = 180_000;
 
 async function etcdVersion(binary: string): Promise<string | null> {
   try {
