@@ -26,8 +26,7 @@ export interface CompareOptions {
   /** Shards of the OmniDict cluster used for the comparison table. */
   omniShards: number;
   omniClient: OmniClientMode;
-  /** Shard counts of the scaling table (empty: no table). */
-  /** Shard counts of the scaling table, leaders gathered on one node (the launcher's default)... */
+  /** Shard counts of the scaling table (empty: no table), leaders gathered on one node (the default)... */
   shardCounts: number[];
   /** ...and shard counts measured again with leaders balanced across the nodes. */
   balancedShardCounts: number[];
@@ -307,10 +306,6 @@ export class CompareRun {
   }
 
   /**
-   * runIdle starts a cluster with `idleShards` shards, lets it settle (elections, PD reports), then
-   * samples each storage node's CPU time over `idleSampleMs` with no client traffic.
-   */
-  /**
    * Waits until PD has run no operator for PD_QUIET_MS (at most PD_QUIET_TIMEOUT_MS); returns the
    * time waited. A PD that cannot be asked counts as quiet only after the timeout.
    */
@@ -337,6 +332,11 @@ export class CompareRun {
     }
   }
 
+  /**
+   * runIdle starts a cluster with `idleShards` shards, waits until PD runs no operator, lets it
+   * settle (elections, PD reports), then samples each storage node's CPU time over `idleSampleMs`
+   * with no client traffic.
+   */
   private async runIdle(root: string): Promise<IdleCpu> {
     const idle: IdleCpu = { shards: this.o.idleShards, sampleMs: this.o.idleSampleMs, nodes: [] };
     let started: Awaited<ReturnType<CompareRun['omniUp']>> | null = null;
