@@ -24,6 +24,7 @@ interface Reply {
   readonly code?: string;
   readonly role?: string;
   readonly appliedIndex?: number;
+  readonly commitIndex?: number;
   readonly commands?: string[];
 }
 
@@ -202,6 +203,16 @@ describe('kill -9 of real host processes (classic-level, gRPC)', () => {
       await load.stop();
     }
     await p.start(args);
+    // Recovery first: entries committed before the kill whose apply batch it lost are applied again
+    // by the restarted leader; reading before that would report them missing.
+    await waitUntil(
+      async () => {
+        const st = await p.request({ type: 'status' });
+        return st.role === 'leader' && (st.appliedIndex ?? 0) >= (st.commitIndex ?? 1) ? true : undefined;
+      },
+      10_000,
+      'the restarted host leads and has applied its log',
+    );
     const applied = await commandsOf(p);
     const missing = [...acked].filter((c) => !applied.includes(c));
     expect({ seed, missing }).toEqual({ seed, missing: [] });
