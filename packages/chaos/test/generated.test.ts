@@ -29,6 +29,9 @@ test('histories generated from a sequential execution are accepted', () => {
   for (let i = 0; i < RUNS; i++) {
     const seed = baseSeed + i;
     const history = generateLinearizableHistory(shape(seed));
+    // A well-formed history: no operation completes before it was invoked.
+    const backwards = history.ops.find((op) => op.completeMs !== undefined && op.completeMs < op.invokeMs);
+    if (backwards !== undefined) throw new Error(`seed ${seed}: op #${backwards.id} completes before it was invoked`);
     const result = checkLinearizability(history, { ttlSlackMs: 0 });
     const bad = result.keys.find((k) => k.verdict !== 'ok');
     if (bad !== undefined) {

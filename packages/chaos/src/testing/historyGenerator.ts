@@ -71,7 +71,12 @@ export function generateLinearizableHistory(overrides: Partial<GenerateOptions> 
     }
     const clientId = rng.pick(free);
     const key = `k${rng.int(options.keys)}`;
-    const invokeMs = Math.max(t - rng.float() * options.maxJitterMs, busyUntilMs[clientId]! + options.spacingMs / 100);
+    // The op takes effect at t, so its window must hold t: invoked after the client's previous op
+    // completed (busy < t for a free client), but never after t itself.
+    const invokeMs = Math.max(
+      t - rng.float() * options.maxJitterMs,
+      Math.min(t, busyUntilMs[clientId]! + options.spacingMs / 100),
+    );
     const completeMs = t + rng.float() * options.maxJitterMs;
     busyUntilMs[clientId] = completeMs;
     const current = readAt(state.get(key) ?? { value: null }, t);
