@@ -1,8 +1,8 @@
 // kill -9 of the storage node leading shards in the middle of a write load: writes to those shards
 // resume once a new leader is elected, and after the node is restarted from its cluster.json
 // command line every acknowledged write is read back. The local cluster gathers leaders on one node
-// (`--leader-placement gather`): node 1 leads every shard from bootstrap, and once it is gone PD
-// gathers the re-elected leaders on one of the survivors.
+// (`--leader-placement gather`): node 1 leads every shard from bootstrap, and after the kill and
+// restart PD gathers the leaders on one node again.
 import type { OmniClient, PdClient } from '@omnidict/client';
 import { pdpb } from '@omnidict/proto';
 import { E2eCluster, findLost, shardOf, sleep, Writer, waitFor, waitSettled } from './harness.js';
@@ -76,14 +76,14 @@ test('kill -9 of a leader node mid-load: writes resume, no acknowledged write is
     await waitFor('writes after the restart', 30_000, async () => writer.acked.length >= ackedAtRestart + 100);
     await writer.stop();
 
-    // The leaders re-elected on nodes 2 and 3 end up on one node again (PD transfers them), and stay
-    // there after node 1 is back: gather follows the node already leading the most.
+    // The leaders elected after the kill end up on one node again (PD transfers them to the node
+    // already leading the most: usually a survivor, or node 1 if its restarted replicas won elections
+    // before PD saw it gone).
     const regathered = await waitFor('every shard led by one node again', 60_000, async () => {
       const now = await waitSettled(pd);
       const leaders = new Set(now.map((r) => r.leaderNodeId));
       return leaders.size === 1 ? [...leaders][0] : undefined;
     });
-    expect(regathered).not.toBe(victimId);
 
     const lost = await findLost(client, writer.acked);
     console.log(
