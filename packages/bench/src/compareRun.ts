@@ -2,14 +2,21 @@ import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { type BenchOptions, type BenchResult, benchKey, runBench, type Workload } from '@omnidict/cli';
+import {
+  type BenchOptions,
+  type BenchResult,
+  benchKey,
+  type LeaderPlacement,
+  runBench,
+  type Workload,
+} from '@omnidict/cli';
 import { PdClient } from '@omnidict/client';
 import type { Cleanup } from './cleanup.js';
 import { EtcdCluster, type EtcdClusterPlan, ensureEtcd, etcdEnv } from './etcdCluster.js';
 import { downDir, killDir, OmniCluster } from './omniCluster.js';
 import { cpuTimeMs, freePort, run, sleep } from './processes.js';
 import { etcdSubject, type OmniClientMode, omniSubject, type Subject } from './subjects.js';
-import type { Cell, LeaderPlacement, ShardCell } from './table.js';
+import type { Cell, ShardCell } from './table.js';
 
 export type SystemName = 'etcd' | 'omnidict';
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import type { LeaderPlacement } from '@omnidict/cli';
 import { isAlive, run, stopPids } from './processes.js';
-import type { LeaderPlacement } from './table.js';
 
 /** The parts of DIR/cluster.json (written by `omnictl cluster up`) the benchmark reads. */
 export interface OmniClusterFile {

@@ -1,4 +1,4 @@
-import type { BenchResult, Workload } from '@omnidict/cli';
+import type { BenchResult, LeaderPlacement, Workload } from '@omnidict/cli';
 
 /** One measured cell of the comparison: a system under one workload at one concurrency. */
 export interface Cell {
@@ -137,8 +137,6 @@ export interface ShardCell {
   result: BenchResult | null;
   error?: string;
 }
-
-export type LeaderPlacement = 'gather' | 'balance';
 
 /** The second table: OmniDict write throughput by shard count and leader placement, relative to the first row. */
 export function shardTable(cells: readonly ShardCell[]): string {

@@ -14,7 +14,7 @@ export {
 export { type CliContext, processContext } from './cliContext.js';
 export { EXIT, EXIT_CODE_HELP, errorLine, exitCodeFor } from './exitCodes.js';
 export { buildBinaries, findCliMain } from './findCliMain.js';
-export { freePort } from './launcher/localCluster.js';
+export { freePort, LEADER_PLACEMENTS, type LeaderPlacement } from './launcher/localCluster.js';
 export {
   parseDuration,
   parsePositiveDuration,

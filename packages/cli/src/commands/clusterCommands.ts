@@ -1,7 +1,13 @@
 import { OmniError } from '@omnidict/client';
 import { type Command, Option } from 'commander';
 import type { CliContext } from '../cliContext.js';
-import { clusterDown, defaultCliDir, LocalCluster } from '../launcher/localCluster.js';
+import {
+  clusterDown,
+  defaultCliDir,
+  LEADER_PLACEMENTS,
+  type LeaderPlacement,
+  LocalCluster,
+} from '../launcher/localCluster.js';
 import { type GlobalOptions, printJson } from '../output.js';
 import { parsePositiveDuration, parsePositiveInt } from '../parsers.js';
 import { clusterStatus } from './adminCommands.js';
@@ -13,7 +19,7 @@ interface UpFlags {
   pdCount?: number;
   shards: number;
   replication: number;
-  leaderPlacement: 'balance' | 'gather';
+  leaderPlacement: LeaderPlacement;
   readyTimeout: number;
   grace: number;
 }
@@ -36,7 +42,7 @@ export function addClusterCommands(program: Command, ctx: CliContext): void {
     .option('--replication <n>', 'replicas per shard', parsePositiveInt, 3)
     .addOption(
       new Option('--leader-placement <policy>', 'shard leaders: gather = all on one node, balance = even counts')
-        .choices(['gather', 'balance'])
+        .choices(LEADER_PLACEMENTS)
         .default('gather'),
     )
     .option('--ready-timeout <duration>', 'how long to wait for the router', parsePositiveDuration, 60_000)

@@ -37,6 +37,10 @@ export interface ClusterFile {
   processes: ProcessRecord[];
 }
 
+/** omnidict-pd --leader-placement values (the PD's flag; see docs/design.md). */
+export const LEADER_PLACEMENTS = ['gather', 'balance'] as const;
+export type LeaderPlacement = (typeof LEADER_PLACEMENTS)[number];
+
 export interface ClusterUpOptions {
   dir: string;
   pdCount: number;
@@ -47,7 +51,7 @@ export interface ClusterUpOptions {
    * PD's leader placement (omnidict-pd --leader-placement). Default `gather`: the processes share
    * this host's cores, so spreading leaders over them spreads no load (docs/design.md).
    */
-  leaderPlacement?: 'balance' | 'gather';
+  leaderPlacement?: LeaderPlacement;
   /** How long to wait for the router to answer. */
   readyTimeoutMs: number;
   /** Where the binaries are looked up from (packages/cli/dist). */
