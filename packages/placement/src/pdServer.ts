@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { type common, OmniError, pdpb } from '@omnidict/proto';
 import type { HostStats, KvEngine } from '@omnidict/raft/runtime';
-import { GrpcTransport, LevelEngine, MemoryEngine, RaftHost, RuntimeError } from '@omnidict/raft/runtime';
+import { LevelEngine, MemoryEngine, NetTransport, RaftHost, RuntimeError } from '@omnidict/raft/runtime';
 import { HealthImplementation } from 'grpc-health-check';
 import { instrumentUnary, type PdRequestObserver } from './instrumentUnary.js';
 import { GrpcNodeAdmin } from './operators/grpcNodeAdmin.js';
@@ -109,7 +109,7 @@ export async function startPd(options: PdOptions): Promise<PdHandle> {
   const sm = new PdStateMachine(await loadPdState(engine), () => server.onApplied());
   const raftListen = options.raftListen ?? options.peers.get(options.id);
   if (raftListen === undefined) throw new OmniError('INVALID_ARGUMENT', `peers has no address for PD ${options.id}`);
-  const transport = new GrpcTransport({
+  const transport = new NetTransport({
     nodeId: options.id,
     listenAddress: raftListen,
     peers: new Map([...options.peers].filter(([id]) => id !== options.id)),
@@ -183,7 +183,7 @@ class PdServer {
   #revBase = { stateRevision: -1, softAt: 0 };
   #closed = false;
 
-  constructor(o: PdOptions, log: PdLoggerFull, host: RaftHost, sm: PdStateMachine, _transport: GrpcTransport) {
+  constructor(o: PdOptions, log: PdLoggerFull, host: RaftHost, sm: PdStateMachine, _transport: NetTransport) {
     this.#o = o;
     this.#log = log;
     this.#host = host;

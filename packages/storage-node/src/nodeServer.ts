@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { nodepb, OmniError } from '@omnidict/proto';
-import { GrpcTransport, LevelEngine, type Logger, noopLogger, type RaftHostConfig } from '@omnidict/raft/runtime';
+import { LevelEngine, type Logger, NetTransport, noopLogger, type RaftHostConfig } from '@omnidict/raft/runtime';
 import { HealthImplementation } from 'grpc-health-check';
 import { DEFAULT_MAX_VALUE_BYTES, MAX_KEY_BYTES } from './kv/buildCommand.js';
 import { PdClient } from './pd/pdClient.js';
@@ -166,7 +166,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   const base = opts.logger ?? noopLogger;
   const log = base.child({ nodeId: opts.nodeId });
   const engine = await LevelEngine.open(opts.dataDir);
-  const transport = new GrpcTransport({ nodeId: opts.nodeId, listenAddress: opts.raftListen, logger: base });
+  const transport = new NetTransport({ nodeId: opts.nodeId, listenAddress: opts.raftListen, logger: base });
   const peerAdmins = new Map<string, nodepb.NodeAdminClient>();
   let store: Store;
   /** Sends a stale replica's node the leader's descriptor: the proof it needs to destroy the replica. */

@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import type { CommittedEntry, KvReader, SnapshotWriter, StateMachine } from '../runtime/index.js';
-import { GrpcTransport, installRanges, LevelEngine, RaftHost, snapshotRanges } from '../runtime/index.js';
+import { installRanges, LevelEngine, NetTransport, RaftHost, snapshotRanges } from '../runtime/index.js';
 import type { BenchReply, BenchRequest } from './runtimeBenchProtocol.js';
 
 function groupRange(groupId: number): { gte: Uint8Array; lt: Uint8Array } {
@@ -48,7 +48,7 @@ class BlobStateMachine implements StateMachine<number> {
 
 let host: RaftHost | undefined;
 let engine: LevelEngine | undefined;
-let transport: GrpcTransport | undefined;
+let transport: NetTransport | undefined;
 
 function reply(r: BenchReply): void {
   process.send?.(r);
@@ -107,7 +107,7 @@ async function handle(m: BenchRequest): Promise<void> {
   switch (m.type) {
     case 'init': {
       engine = await LevelEngine.open(join(m.dir, `node-${m.nodeId}`));
-      transport = new GrpcTransport({ nodeId: m.nodeId, listenAddress: '127.0.0.1:0' });
+      transport = new NetTransport({ nodeId: m.nodeId, listenAddress: '127.0.0.1:0' });
       host = await RaftHost.open({
         nodeId: m.nodeId,
         engine,

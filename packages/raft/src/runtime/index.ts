@@ -10,8 +10,6 @@ export type { KvEngine, KvOp, KvRange, KvReader, KvSnapshot } from './engine.js'
 export { compareBytes } from './engine.js';
 export type { RuntimeErrorCode, RuntimeErrorDetails } from './errors.js';
 export { RuntimeError } from './errors.js';
-export type { GrpcTransportConfig } from './grpcTransport.js';
-export { GrpcTransport } from './grpcTransport.js';
 export type {
   CreateGroupSpec,
   DestroyGroupOptions,
@@ -41,6 +39,8 @@ export { noopLogger } from './logger.js';
 export { MemoryEngine } from './memoryEngine.js';
 export type { LinkFilter, LinkVerdict } from './memoryTransport.js';
 export { MemoryNetwork, MemoryTransport } from './memoryTransport.js';
+export type { NetTransportConfig } from './netTransport.js';
+export { NetTransport } from './netTransport.js';
 export { registerRaftMetrics } from './promMetrics.js';
 export type { ProposalResult } from './replica.js';
 export type {

@@ -14,8 +14,9 @@ export interface TransportHandler {
 }
 
 /**
- * Transport is the network seam: `GrpcTransport` (one long-lived RaftTransport.Raft bidi stream per
- * peer process, plus the Snapshot streaming RPC) and `MemoryNetwork`'s transports for tests.
+ * Transport is the network seam: `NetTransport` (one long-lived framed TCP connection per peer
+ * process for batches, plus the gRPC Snapshot streaming RPC on the same port) and `MemoryNetwork`'s
+ * transports for tests.
  * Delivery is best effort: batches may be dropped, delayed or reordered; Raft retries.
  */
 export interface Transport {

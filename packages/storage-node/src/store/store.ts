@@ -88,7 +88,7 @@ export interface StoreConfig {
   readonly nodeId: number;
   /** The process's one database (LevelEngine in production). The store does not close it. */
   readonly engine: KvEngine;
-  /** Raft transport (GrpcTransport in production); wrapped for SetFaults. */
+  /** Raft transport (NetTransport in production); wrapped for SetFaults. */
   readonly transport: Transport;
   readonly logger?: Logger;
   readonly limits?: KvLimits;

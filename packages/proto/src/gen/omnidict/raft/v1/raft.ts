@@ -10,10 +10,8 @@ import {
   type CallOptions,
   type ChannelCredentials,
   Client,
-  type ClientDuplexStream,
   type ClientOptions,
   type ClientWritableStream,
-  type handleBidiStreamingCall,
   type handleClientStreamingCall,
   makeGenericClientConstructor,
   type Metadata,
@@ -92,9 +90,6 @@ export interface MessageBatch {
   heartbeatResponses: CoalescedHeartbeat[];
   /** Groups whose leader on `from_node` has quiesced: followers stop ticking until woken. */
   quiescedGroups: number[];
-}
-
-export interface BatchAck {
 }
 
 export interface SnapshotChunk {
@@ -1181,58 +1176,6 @@ export const MessageBatch: MessageFns<MessageBatch> = {
   },
 };
 
-function createBaseBatchAck(): BatchAck {
-  return {};
-}
-
-export const BatchAck: MessageFns<BatchAck> = {
-  encode(_: BatchAck, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): BatchAck {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseBatchAck();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(_: any): BatchAck {
-    return {};
-  },
-
-  toJSON(_: BatchAck): unknown {
-    const obj: any = {};
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<BatchAck>, I>>(base?: I): BatchAck {
-    return BatchAck.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<BatchAck>, I>>(_: I): BatchAck {
-    const message = createBaseBatchAck();
-    return message;
-  },
-};
-
 function createBaseSnapshotChunk(): SnapshotChunk {
   return { header: undefined, data: Buffer.alloc(0), last: false };
 }
@@ -1422,20 +1365,12 @@ export const SnapshotAck: MessageFns<SnapshotAck> = {
 };
 
 /**
- * Node-to-node Raft transport: one long-lived bidi stream per peer process carrying batches for
- * all groups, and a separate streaming RPC for snapshot data in chunks.
+ * Node-to-node Raft transport. MessageBatch travels as length-prefixed frames on one plain TCP
+ * connection per peer process (packages/raft/src/runtime/netTransport.ts); snapshot data goes
+ * through this service, on the same port, in chunks.
  */
 export type RaftTransportService = typeof RaftTransportService;
 export const RaftTransportService = {
-  raft: {
-    path: "/omnidict.raft.v1.RaftTransport/Raft" as const,
-    requestStream: true as const,
-    responseStream: true as const,
-    requestSerialize: (value: MessageBatch): Buffer => Buffer.from(MessageBatch.encode(value).finish()),
-    requestDeserialize: (value: Buffer): MessageBatch => MessageBatch.decode(value),
-    responseSerialize: (value: BatchAck): Buffer => Buffer.from(BatchAck.encode(value).finish()),
-    responseDeserialize: (value: Buffer): BatchAck => BatchAck.decode(value),
-  },
   snapshot: {
     path: "/omnidict.raft.v1.RaftTransport/Snapshot" as const,
     requestStream: true as const,
@@ -1448,14 +1383,10 @@ export const RaftTransportService = {
 } as const;
 
 export interface RaftTransportServer extends UntypedServiceImplementation {
-  raft: handleBidiStreamingCall<MessageBatch, BatchAck>;
   snapshot: handleClientStreamingCall<SnapshotChunk, SnapshotAck>;
 }
 
 export interface RaftTransportClient extends Client {
-  raft(): ClientDuplexStream<MessageBatch, BatchAck>;
-  raft(options: Partial<CallOptions>): ClientDuplexStream<MessageBatch, BatchAck>;
-  raft(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<MessageBatch, BatchAck>;
   snapshot(callback: (error: ServiceError | null, response: SnapshotAck) => void): ClientWritableStream<SnapshotChunk>;
   snapshot(
     metadata: Metadata,
