@@ -337,11 +337,25 @@ export class NetTransport implements Transport {
   /** Reads length-prefixed MessageBatch frames until the connection closes; a bad frame closes it. */
   #serveBatches(socket: net.Socket, initial: Buffer): void {
     socket.setNoDelay(true);
-    let buf: Buffer = EMPTY;
+    // Detects a sender whose host vanished without closing the connection.
+    socket.setKeepAlive(true, 10_000);
+    // Bytes not yet parsed, kept as received and joined once a whole frame is there (joining on
+    // every chunk would copy a large frame once per chunk).
+    const pending: Buffer[] = [];
+    let pendingBytes = 0;
+    let needBytes = FRAME_HEADER_BYTES;
     const onData = (chunk: Buffer): void => {
-      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      pending.push(chunk);
+      pendingBytes += chunk.length;
+      if (pendingBytes < needBytes) return;
+      const buf = pending.length === 1 ? chunk : Buffer.concat(pending, pendingBytes);
+      pending.length = 0;
       let at = 0;
-      while (buf.length - at >= FRAME_HEADER_BYTES) {
+      for (;;) {
+        if (buf.length - at < FRAME_HEADER_BYTES) {
+          needBytes = FRAME_HEADER_BYTES;
+          break;
+        }
         const len = buf.readUInt32BE(at);
         if (len > this.#maxFrameBytes) {
           this.#log.warn(
@@ -351,7 +365,10 @@ export class NetTransport implements Transport {
           socket.destroy();
           return;
         }
-        if (buf.length - at < FRAME_HEADER_BYTES + len) break;
+        if (buf.length - at < FRAME_HEADER_BYTES + len) {
+          needBytes = FRAME_HEADER_BYTES + len;
+          break;
+        }
         const body = buf.subarray(at + FRAME_HEADER_BYTES, at + FRAME_HEADER_BYTES + len);
         at += FRAME_HEADER_BYTES + len;
         let batch: raftpb.MessageBatch;
@@ -364,7 +381,8 @@ export class NetTransport implements Transport {
         }
         this.#handler?.onBatch(batch);
       }
-      buf = at === buf.length ? EMPTY : buf.subarray(at);
+      pendingBytes = buf.length - at;
+      if (pendingBytes > 0) pending.push(buf.subarray(at));
     };
     socket.on('data', onData);
     if (initial.length > 0) onData(initial);

@@ -157,7 +157,7 @@ describe('NetTransport wire protocol', () => {
 
   const groupsOf = (got: raftpb.MessageBatch[]): number[] => got.map((b) => Number(b.messages[0]!.groupId));
 
-  test('frames split at every byte boundary are reassembled in order', async () => {
+  test('frames split at every byte boundary, or over many socket reads, are reassembled in order', async () => {
     const { t, got } = await receiver();
     const s = await rawConnect(t.port);
     const bytes = Buffer.concat([
@@ -173,6 +173,11 @@ describe('NetTransport wire protocol', () => {
     await waitUntil(() => got.length === 3, 5_000, 'three batches');
     expect(groupsOf(got)).toEqual([1, 2, 3]);
     expect(got[1]!.messages[0]!.message!.entries[0]!.data).toEqual(Buffer.alloc(300, 7));
+    // A frame far larger than one socket read arrives in many chunks, followed by a small one.
+    s.write(Buffer.concat([frame(batch(2, 4, 3 << 20)), frame(batch(2, 5))]));
+    await waitUntil(() => got.length === 5, 5_000, 'a 3 MiB batch and one after it');
+    expect(groupsOf(got)).toEqual([1, 2, 3, 4, 5]);
+    expect(got[3]!.messages[0]!.message!.entries[0]!.data).toEqual(Buffer.alloc(3 << 20, 7));
   });
 
   test('a connection with an unknown preface or an oversized frame is closed; other peers are unaffected', async () => {
