@@ -24,6 +24,11 @@ export interface NetTransportConfig {
   readonly reconnectMaxMs?: number;
   /** Largest batch frame or snapshot chunk accepted; a connection sending a larger frame is closed. */
   readonly maxMessageBytes?: number;
+  /**
+   * A batch connection whose receiver has acknowledged nothing for this long after a frame was
+   * written is closed and reopened (default 10 s). Receivers acknowledge at most every tenth of it.
+   */
+  readonly livenessTimeoutMs?: number;
 }
 
 /**
@@ -34,6 +39,8 @@ const BATCH_PREFACE = Buffer.from('OMNIRAFT/1\n', 'latin1');
 const PREFACE_BYTES = BATCH_PREFACE.length;
 const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1').subarray(0, PREFACE_BYTES);
 const FRAME_HEADER_BYTES = 4;
+/** What a receiver writes back on a batch connection: proof that frames arrive, nothing more. */
+const ACK = Buffer.of(0x06);
 const EMPTY: Buffer = Buffer.alloc(0);
 
 /** One peer process: ONE outbound batch connection, a bounded send queue, reconnect with backoff. */
@@ -47,7 +54,11 @@ class Peer {
   blocked = false;
   backoffMs = 0;
   cancelReconnect: (() => void) | undefined;
+  /** When a frame was written with no acknowledgement from the receiver since; undefined when none. */
+  unackedSinceMs: number | undefined;
+  cancelLivenessCheck: (() => void) | undefined;
   dropped = 0;
+  connects = 0;
 
   constructor(nodeId: NodeId, address: string) {
     this.nodeId = nodeId;
@@ -59,7 +70,12 @@ class Peer {
  * NetTransport carries Raft traffic between processes, on ONE listening port:
  * - Batches: one long-lived TCP connection per peer process, opened with BATCH_PREFACE and then
  *   carrying length-prefixed frames (4-byte big-endian length, then a protobuf MessageBatch), each
- *   holding the messages of all groups (plus coalesced heartbeats) of one scheduler turn.
+ *   holding the messages of all groups (plus coalesced heartbeats) of one scheduler turn. The
+ *   receiver writes back one ACK byte at most every `livenessTimeoutMs / 10` while frames arrive;
+ *   a sender that hears nothing for `livenessTimeoutMs` after writing closes the connection and
+ *   reconnects (resolving the address again). TCP alone would keep writing into a connection to a
+ *   host that vanished without a reset (a Kubernetes pod rescheduled under the same name) for as
+ *   long as its retransmission timeout, about 15 minutes.
  *   `socket.write` hands a frame to the kernel at once; a gRPC stream write waits until the event
  *   loop next runs its immediates, that is until the rest of the sender's turn is done (about
  *   0.1 ms per put at one client: docs/benchmarks.md, seventh round). Write backpressure pauses
@@ -77,6 +93,7 @@ export class NetTransport implements Transport {
   readonly #reconnectBaseMs: number;
   readonly #reconnectMaxMs: number;
   readonly #maxFrameBytes: number;
+  readonly #livenessTimeoutMs: number;
   readonly #channelOptions: grpc.ChannelOptions;
   readonly #peers = new Map<NodeId, Peer>();
   readonly #inbound = new Set<net.Socket>();
@@ -96,6 +113,7 @@ export class NetTransport implements Transport {
     this.#reconnectBaseMs = config.reconnectBaseMs ?? 50;
     this.#reconnectMaxMs = config.reconnectMaxMs ?? 2_000;
     this.#maxFrameBytes = config.maxMessageBytes ?? 64 << 20;
+    this.#livenessTimeoutMs = config.livenessTimeoutMs ?? 10_000;
     this.#channelOptions = {
       'grpc.max_receive_message_length': this.#maxFrameBytes,
       'grpc.max_send_message_length': this.#maxFrameBytes,
@@ -222,9 +240,11 @@ export class NetTransport implements Transport {
     await closed;
   }
 
-  /** Dropped batches per peer (queue overflow), for metrics. */
-  droppedBatches(): Map<NodeId, number> {
-    return new Map([...this.#peers.values()].map((p) => [p.nodeId, p.dropped]));
+  /** Per peer: batches dropped (queue overflow, address change) and batch connections opened. */
+  peerStats(): Map<NodeId, { readonly droppedBatches: number; readonly connects: number }> {
+    return new Map(
+      [...this.#peers.values()].map((p) => [p.nodeId, { droppedBatches: p.dropped, connects: p.connects }]),
+    );
   }
 
   #pump(p: Peer): void {
@@ -237,6 +257,7 @@ export class NetTransport implements Transport {
       const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + body.length);
       frame.writeUInt32BE(body.length, 0);
       frame.set(body, FRAME_HEADER_BYTES);
+      this.#awaitAck(p);
       if (!s.write(frame)) {
         p.blocked = true;
         s.once('drain', () => {
@@ -260,6 +281,7 @@ export class NetTransport implements Transport {
       return;
     }
     const s = net.connect(target);
+    p.connects++;
     s.setNoDelay(true);
     s.setKeepAlive(true, 10_000);
     p.socket = s;
@@ -268,8 +290,10 @@ export class NetTransport implements Transport {
     s.on('connect', () => {
       p.backoffMs = 0;
     });
-    // Nothing is expected back; reading keeps the socket from holding what a peer might send.
-    s.on('data', () => {});
+    s.on('data', () => {
+      // ACK bytes: the receiver has read what was written before it sent them (or most of it).
+      if (p.socket === s) p.unackedSinceMs = undefined;
+    });
     let down = false;
     const onDown = (err?: Error): void => {
       if (down) return;
@@ -278,6 +302,7 @@ export class NetTransport implements Transport {
       if (p.socket !== s) return;
       p.socket = undefined;
       p.blocked = false;
+      this.#stopLivenessCheck(p);
       if (this.#closed) return;
       p.backoffMs = p.backoffMs === 0 ? this.#reconnectBaseMs : Math.min(p.backoffMs * 2, this.#reconnectMaxMs);
       this.#log.debug(
@@ -294,7 +319,39 @@ export class NetTransport implements Transport {
     s.on('close', () => onDown());
   }
 
+  /** Starts the liveness clock for p's connection unless it is already running. */
+  #awaitAck(p: Peer): void {
+    if (p.unackedSinceMs !== undefined) return;
+    p.unackedSinceMs = this.#clock.nowMs();
+    if (p.cancelLivenessCheck === undefined) this.#armLivenessCheck(p, this.#livenessTimeoutMs);
+  }
+
+  #armLivenessCheck(p: Peer, inMs: number): void {
+    p.cancelLivenessCheck = this.#clock.setTimeout(() => {
+      p.cancelLivenessCheck = undefined;
+      const since = p.unackedSinceMs;
+      if (since === undefined || p.socket === undefined) return;
+      const silentMs = this.#clock.nowMs() - since;
+      if (silentMs < this.#livenessTimeoutMs) {
+        this.#armLivenessCheck(p, this.#livenessTimeoutMs - silentMs);
+        return;
+      }
+      this.#log.warn(
+        { peerNode: p.nodeId, address: p.address, silentMs },
+        'raft peer acknowledged nothing; reconnecting (unacknowledged batches are lost, Raft resends)',
+      );
+      p.socket.destroy();
+    }, inMs);
+  }
+
+  #stopLivenessCheck(p: Peer): void {
+    p.cancelLivenessCheck?.();
+    p.cancelLivenessCheck = undefined;
+    p.unackedSinceMs = undefined;
+  }
+
   #teardown(p: Peer): void {
+    this.#stopLivenessCheck(p);
     p.cancelReconnect?.();
     p.cancelReconnect = undefined;
     const s = p.socket;
@@ -344,7 +401,22 @@ export class NetTransport implements Transport {
     const pending: Buffer[] = [];
     let pendingBytes = 0;
     let needBytes = FRAME_HEADER_BYTES;
+    // At most one ACK per ackEveryMs, and every chunk received is followed by one within ackEveryMs.
+    const ackEveryMs = Math.max(1, Math.floor(this.#livenessTimeoutMs / 10));
+    let lastAckMs = Number.NEGATIVE_INFINITY;
+    let cancelAck: (() => void) | undefined;
+    const sendAck = (): void => {
+      cancelAck = undefined;
+      lastAckMs = this.#clock.nowMs();
+      if (!socket.destroyed) socket.write(ACK);
+    };
+    socket.on('close', () => cancelAck?.());
     const onData = (chunk: Buffer): void => {
+      if (cancelAck === undefined) {
+        const waitMs = lastAckMs + ackEveryMs - this.#clock.nowMs();
+        if (waitMs <= 0) sendAck();
+        else cancelAck = this.#clock.setTimeout(sendAck, waitMs);
+      }
       pending.push(chunk);
       pendingBytes += chunk.length;
       if (pendingBytes < needBytes) return;
