@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import * as net from 'node:net';
 import { raftpb } from '@omnidict/proto';
-import type { Logger, NodeId, RaftHost as RaftHostT } from '@omnidict/raft/runtime';
+import type { Logger, NetTransportConfig, NodeId, RaftHost as RaftHostT } from '@omnidict/raft/runtime';
 import { MemoryEngine, NetTransport, RaftHost } from '@omnidict/raft/runtime';
 import { CommandLogStateMachine, readCommands } from './testStateMachine.js';
 
@@ -100,26 +100,32 @@ describe('RaftHost over the real network transport (127.0.0.1)', () => {
   }, 40_000);
 });
 
+/** Transports started by the tests below; each test's afterEach closes them. */
+const started: NetTransport[] = [];
+
+/** Starts node `nodeId`'s transport on 127.0.0.1 (a free port unless `config` says), recording what it receives. */
+async function startNode(
+  nodeId: number,
+  config: Partial<NetTransportConfig> = {},
+): Promise<{ t: NetTransport; got: raftpb.MessageBatch[] }> {
+  const got: raftpb.MessageBatch[] = [];
+  const t = new NetTransport({ nodeId, listenAddress: '127.0.0.1:0', ...config });
+  await t.start({ onBatch: (b) => got.push(b), onSnapshot: async () => {} });
+  started.push(t);
+  return { t, got };
+}
+
+/** Starts node 2's transport, with node 1 at `port`. */
+async function startSender(port: number, config: Partial<NetTransportConfig> = {}): Promise<NetTransport> {
+  return (await startNode(2, { peers: new Map([[1, `127.0.0.1:${port}`]]), ...config })).t;
+}
+
 describe('NetTransport wire protocol', () => {
-  const open: NetTransport[] = [];
   const sockets: net.Socket[] = [];
   afterEach(async () => {
     for (const s of sockets.splice(0)) s.destroy();
-    for (const t of open.splice(0)) await t.close();
+    for (const t of started.splice(0)) await t.close();
   });
-
-  /** A started transport that records what it receives. */
-  async function receiver(maxMessageBytes?: number): Promise<{ t: NetTransport; got: raftpb.MessageBatch[] }> {
-    const got: raftpb.MessageBatch[] = [];
-    const t = new NetTransport({
-      nodeId: 1,
-      listenAddress: '127.0.0.1:0',
-      ...(maxMessageBytes ? { maxMessageBytes } : {}),
-    });
-    await t.start({ onBatch: (b) => got.push(b), onSnapshot: async () => {} });
-    open.push(t);
-    return { t, got };
-  }
 
   function batch(fromNode: number, groupId: number, payloadBytes = 8): raftpb.MessageBatch {
     return raftpb.MessageBatch.fromPartial({
@@ -159,7 +165,7 @@ describe('NetTransport wire protocol', () => {
   const groupsOf = (got: raftpb.MessageBatch[]): number[] => got.map((b) => Number(b.messages[0]!.groupId));
 
   test('frames split at every byte boundary, or over many socket reads, are reassembled in order', async () => {
-    const { t, got } = await receiver();
+    const { t, got } = await startNode(1);
     const s = await rawConnect(t.port);
     const bytes = Buffer.concat([
       Buffer.from('OMNIRAFT/1\n'),
@@ -183,7 +189,7 @@ describe('NetTransport wire protocol', () => {
   });
 
   test('a connection with an unknown preface or an oversized frame is closed; other peers are unaffected', async () => {
-    const { t, got } = await receiver(1024);
+    const { t, got } = await startNode(1, { maxMessageBytes: 1024 });
     const stranger = await rawConnect(t.port);
     stranger.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
     await once(stranger, 'close');
@@ -194,13 +200,7 @@ describe('NetTransport wire protocol', () => {
     // The frame before the oversized one was delivered; the oversized one and what follows were not.
     expect(groupsOf(got)).toEqual([9]);
 
-    const sender = new NetTransport({
-      nodeId: 2,
-      listenAddress: '127.0.0.1:0',
-      peers: new Map([[1, `127.0.0.1:${t.port}`]]),
-    });
-    await sender.start({ onBatch: () => {}, onSnapshot: async () => {} });
-    open.push(sender);
+    const sender = await startSender(t.port);
     sender.send(1, batch(2, 11));
     sender.send(1, batch(2, 12));
     await waitUntil(() => got.length === 3, 5_000, 'batches from a well-behaved peer');
@@ -208,24 +208,13 @@ describe('NetTransport wire protocol', () => {
   });
 
   test('a peer that restarts on the same port gets batches again after its restart', async () => {
-    const first = await receiver();
+    const first = await startNode(1);
     const port = first.t.port;
-    const sender = new NetTransport({
-      nodeId: 2,
-      listenAddress: '127.0.0.1:0',
-      peers: new Map([[1, `127.0.0.1:${port}`]]),
-      reconnectBaseMs: 10,
-      reconnectMaxMs: 50,
-    });
-    await sender.start({ onBatch: () => {}, onSnapshot: async () => {} });
-    open.push(sender);
+    const sender = await startSender(port, { reconnectBaseMs: 10, reconnectMaxMs: 50 });
     sender.send(1, batch(2, 1));
     await waitUntil(() => first.got.length === 1, 5_000, 'first batch');
     await first.t.close();
-    const got: raftpb.MessageBatch[] = [];
-    const second = new NetTransport({ nodeId: 1, listenAddress: `127.0.0.1:${port}` });
-    await second.start({ onBatch: (b) => got.push(b), onSnapshot: async () => {} });
-    open.push(second);
+    const { got } = await startNode(1, { listenAddress: `127.0.0.1:${port}` });
     // Batches sent while the connection was down or broken may be lost (Raft resends); keep sending
     // until one arrives, then check that later ones arrive in order on the new connection.
     await waitUntil(
@@ -244,10 +233,9 @@ describe('NetTransport wire protocol', () => {
 });
 
 describe('NetTransport liveness', () => {
-  const open: NetTransport[] = [];
   const servers: net.Server[] = [];
   afterEach(async () => {
-    for (const t of open.splice(0)) await t.close();
+    for (const t of started.splice(0)) await t.close();
     for (const s of servers.splice(0)) await new Promise((r) => s.close(r));
   });
 
@@ -273,15 +261,7 @@ describe('NetTransport liveness', () => {
     servers.push(silent);
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
     const port = (silent.address() as net.AddressInfo).port;
-    const sender = new NetTransport({
-      nodeId: 2,
-      listenAddress: '127.0.0.1:0',
-      peers: new Map([[1, `127.0.0.1:${port}`]]),
-      livenessTimeoutMs: 200,
-      reconnectBaseMs: 10,
-    });
-    await sender.start({ onBatch: () => {}, onSnapshot: async () => {} });
-    open.push(sender);
+    const sender = await startSender(port, { livenessTimeoutMs: 200, reconnectBaseMs: 10 });
     await sendEvery(sender, 1, 25, 700);
     expect(sockets.length).toBeGreaterThanOrEqual(2);
     expect(sender.peerStats().get(1)!.connects).toBe(sockets.length);
@@ -289,18 +269,8 @@ describe('NetTransport liveness', () => {
   });
 
   test('a live receiver keeps a connection with sparse batches open', async () => {
-    const got: raftpb.MessageBatch[] = [];
-    const receiver = new NetTransport({ nodeId: 1, listenAddress: '127.0.0.1:0', livenessTimeoutMs: 200 });
-    await receiver.start({ onBatch: (b) => got.push(b), onSnapshot: async () => {} });
-    open.push(receiver);
-    const sender = new NetTransport({
-      nodeId: 2,
-      listenAddress: '127.0.0.1:0',
-      peers: new Map([[1, `127.0.0.1:${receiver.port}`]]),
-      livenessTimeoutMs: 200,
-    });
-    await sender.start({ onBatch: () => {}, onSnapshot: async () => {} });
-    open.push(sender);
+    const { t: receiver, got } = await startNode(1, { livenessTimeoutMs: 200 });
+    const sender = await startSender(receiver.port, { livenessTimeoutMs: 200 });
     const sent = await sendEvery(sender, 1, 60, 1_000);
     await waitUntil(() => got.length === sent, 5_000, 'every batch');
     expect(sender.peerStats().get(1)).toEqual({ droppedBatches: 0, connects: 1 });
