@@ -70,16 +70,16 @@ class Peer {
  * NetTransport carries Raft traffic between processes, on ONE listening port:
  * - Batches: one long-lived TCP connection per peer process, opened with BATCH_PREFACE and then
  *   carrying length-prefixed frames (4-byte big-endian length, then a protobuf MessageBatch), each
- *   holding the messages of all groups (plus coalesced heartbeats) of one scheduler turn. The
- *   receiver writes back one ACK byte at most every `livenessTimeoutMs / 10` while frames arrive;
- *   a sender that hears nothing for `livenessTimeoutMs` after writing closes the connection and
- *   reconnects (resolving the address again). TCP alone would keep writing into a connection to a
- *   host that vanished without a reset (a Kubernetes pod rescheduled under the same name) for as
- *   long as its retransmission timeout, about 15 minutes.
+ *   holding the messages of all groups (plus coalesced heartbeats) of one scheduler turn.
  *   `socket.write` hands a frame to the kernel at once; a gRPC stream write waits until the event
  *   loop next runs its immediates, that is until the rest of the sender's turn is done (about
  *   0.1 ms per put at one client: docs/benchmarks.md, seventh round). Write backpressure pauses
  *   the queue; the queue is bounded (oldest dropped).
+ * - Liveness: the receiver writes back one ACK byte at most every `livenessTimeoutMs / 10` while
+ *   frames arrive; a sender that hears nothing for `livenessTimeoutMs` after writing closes the
+ *   connection and reconnects (resolving the address again). TCP alone would keep writing into a
+ *   connection to a host that vanished without a reset (a Kubernetes pod rescheduled under the
+ *   same name) for as long as its retransmission timeout, about 15 minutes.
  * - Snapshots: the gRPC `RaftTransport.Snapshot(stream SnapshotChunk) returns (SnapshotAck)`, header
  *   on the first chunk; the sender awaits 'drain', the receiver pulls with async iteration
  *   (backpressure). Connections starting with the HTTP/2 preface are handed to the gRPC server.
